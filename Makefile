@@ -1,0 +1,43 @@
+# PGXS build of the pg_trickle module (C++17) and its pg_regress / isolation tests.
+# The pure core, unit tests, benchmarks and end-to-end tests are built by CMakeLists.txt;
+# both take the core sources from src/core/*.cpp.
+
+EXTENSION = pg_trickle
+MODULE_big = pg_trickle
+DATA = sql/pg_trickle--0.1.0.sql
+PGFILEDESC = "pg_trickle - stream tables kept fresh by full or incremental refresh"
+
+SRCS = $(sort $(wildcard src/*.cpp src/*/*.cpp))
+OBJS = $(SRCS:.cpp=.o)
+
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(filter-out sql/pg_trickle--%,$(wildcard sql/*.sql))))
+REGRESS_OPTS = --temp-config=tests/regress.conf --load-extension=pg_trickle
+ISOLATION = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
+ISOLATION_OPTS = --temp-config=tests/regress.conf --load-extension=pg_trickle
+
+PG_CONFIG ?= pg_config
+PG_CPPFLAGS = -Isrc
+PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Wshadow -Wno-unused-parameter \
+	-Wno-missing-field-initializers -Wno-register -Wno-cast-function-type -fno-omit-frame-pointer
+ifeq ($(ERROR_ON_WARNING),1)
+PG_CXXFLAGS += -Werror
+endif
+SHLIB_LINK += -lstdc++
+
+# No LLVM bitcode for the C++ objects.
+override with_llvm := no
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# Header changes rebuild the objects that include them.
+override CPPFLAGS += -MMD -MP
+-include $(OBJS:.o=.d)
+
+EXTRA_CLEAN = $(OBJS:.o=.d) results output_iso regression.diffs regression.out tmp_check tmp_check_iso
+
+.PHONY: format format-check
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.cpp' '*.hpp')

@@ -1,0 +1,202 @@
+// Defining-query analysis (see query_analysis.hpp).
+#include "analyze/query_analysis.hpp"
+
+#include "bridge/guard.hpp"
+#include "bridge/search_path.hpp"
+#include "bridge/spi.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+extern "C" {
+#include "postgres.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "nodes/nodeFuncs.h"
+#include "nodes/parsenodes.h"
+#include "parser/analyze.h"
+#include "parser/parser.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/ruleutils.h"
+}
+
+namespace pgtrickle::analyze {
+
+namespace {
+
+using bridge::PgCall;
+
+// PG-regime walker state: plain C data only.
+struct WalkState {
+	List *relids;   // Oid list, may repeat
+	bool has_row_marks;
+};
+
+bool CollectWalker(Node *node, WalkState *state) {
+	if (node == NULL) {
+		return false;
+	}
+	if (IsA(node, Query)) {
+		Query *q = (Query *)node;
+		if (q->rowMarks != NIL) {
+			state->has_row_marks = true;
+		}
+		ListCell *lc;
+		foreach (lc, q->rtable) {
+			RangeTblEntry *rte = (RangeTblEntry *)lfirst(lc);
+			if (rte->rtekind == RTE_RELATION) {
+				state->relids = lappend_oid(state->relids, rte->relid);
+			}
+		}
+		return query_tree_walker(q, (bool (*)())CollectWalker, state, 0);
+	}
+	return expression_tree_walker(node, (bool (*)())CollectWalker, state);
+}
+
+struct RawState {
+	List *rangevars;
+	List *cte_names;
+};
+
+bool RawWalker(Node *node, RawState *state) {
+	if (node == NULL) {
+		return false;
+	}
+	if (IsA(node, RangeVar)) {
+		state->rangevars = lappend(state->rangevars, node);
+	} else if (IsA(node, CommonTableExpr)) {
+		state->cte_names = lappend(state->cte_names, ((CommonTableExpr *)node)->ctename);
+	}
+	return raw_expression_tree_walker(node, (bool (*)())RawWalker, state);
+}
+
+[[noreturn]] void Fail(const char *sqlstate, const std::string &message,
+                       const std::string &hint = {}) {
+	throw core::Error(sqlstate, message, {}, hint);
+}
+
+} // namespace
+
+AnalyzedQuery AnalyzeQuery(const std::string &query, const std::string &self_schema,
+                           const std::string &self_name) {
+	const char *sql = query.c_str();
+	List *raw = PgCall([&] { return raw_parser(sql, RAW_PARSE_DEFAULT); });
+	if (list_length(raw) != 1) {
+		Fail("42601", "query must be a single SELECT statement",
+		     "Remove the other statements; a stream table is defined by one query.");
+	}
+	RawStmt *rawstmt = linitial_node(RawStmt, raw);
+	if (!IsA(rawstmt->stmt, SelectStmt)) {
+		Fail("0A000", "query must be a SELECT statement",
+		     "Stream tables are defined by a SELECT (or VALUES / set operation) query.");
+	}
+	SelectStmt *select = (SelectStmt *)rawstmt->stmt;
+	if (select->intoClause != nullptr) {
+		Fail("0A000", "SELECT INTO is not allowed in a stream table query");
+	}
+
+	AnalyzedQuery result;
+
+	// A reference to the stream table being created cannot resolve yet: report it as the
+	// self-cycle it is rather than as a missing relation.
+	RawState raw_state{NIL, NIL};
+	PgCall([&] { RawWalker(rawstmt->stmt, &raw_state); });
+	ListCell *lc;
+	foreach (lc, raw_state.rangevars) {
+		RangeVar *rv = (RangeVar *)lfirst(lc);
+		if (self_name != rv->relname) {
+			continue;
+		}
+		if (rv->schemaname != nullptr && self_schema != rv->schemaname) {
+			continue;
+		}
+		bool is_cte = false;
+		ListCell *lc2;
+		foreach (lc2, raw_state.cte_names) {
+			if (self_name == (const char *)lfirst(lc2)) {
+				is_cte = true;
+			}
+		}
+		Oid existing = PgCall([&] { return RangeVarGetRelid(rv, NoLock, true); });
+		if (!is_cte && !OidIsValid(existing)) {
+			Fail(core::kSqlstateInvalidObjectDefinition,
+			     "cycle detected in dependency graph: " + self_schema + "." + self_name + " -> " +
+			         self_schema + "." + self_name,
+			     "A stream table cannot read itself.");
+		}
+	}
+
+	Query *analyzed = PgCall([&] {
+		return parse_analyze_fixedparams(rawstmt, sql, NULL, 0, NULL);
+	});
+	if (analyzed->commandType != CMD_SELECT || analyzed->utilityStmt != nullptr) {
+		Fail("0A000", "query must be a SELECT statement");
+	}
+	if (analyzed->hasModifyingCTE) {
+		Fail("0A000", "data-modifying statements in WITH are not allowed in a stream table query");
+	}
+	WalkState walk{NIL, false};
+	PgCall([&] { CollectWalker((Node *)analyzed, &walk); });
+	if (walk.has_row_marks) {
+		Fail("0A000", "FOR UPDATE/FOR SHARE is not allowed in a stream table query",
+		     "Remove the locking clause; refreshes only read their sources.");
+	}
+
+	foreach (lc, walk.relids) {
+		Oid relid = lfirst_oid(lc);
+		if (std::any_of(result.sources.begin(), result.sources.end(),
+		                [&](const SourceRelation &s) { return s.relid == relid; })) {
+			continue;
+		}
+		char relkind = PgCall([&] { return get_rel_relkind(relid); });
+		char persistence = PgCall([&] { return get_rel_persistence(relid); });
+		if (persistence == RELPERSISTENCE_TEMP) {
+			const char *relname = PgCall([&] { return get_rel_name(relid); });
+			Fail("0A000",
+			     std::string("stream tables cannot read temporary table \"") + relname + "\"",
+			     "The scheduler runs in its own session, where temporary tables are not visible.");
+		}
+		result.sources.push_back(SourceRelation{relid, relkind});
+	}
+
+	foreach (lc, analyzed->targetList) {
+		TargetEntry *te = (TargetEntry *)lfirst(lc);
+		if (te->resjunk) {
+			continue;
+		}
+		Node *expr = (Node *)te->expr;
+		Oid type = PgCall([&] { return exprType(expr); });
+		int32 typmod = PgCall([&] { return exprTypmod(expr); });
+		Oid collation = PgCall([&] { return exprCollation(expr); });
+		OutputColumn column;
+		column.name = te->resname ? te->resname : "?column?";
+		column.type_sql = PgCall([&] { return format_type_with_typemod(type, typmod); });
+		Oid default_collation = PgCall([&] { return get_typcollation(type); });
+		if (OidIsValid(collation) && collation != default_collation) {
+			column.type_sql +=
+			    std::string(" COLLATE ") + PgCall([&] { return generate_collation_name(collation); });
+		}
+		result.columns.push_back(std::move(column));
+	}
+	if (result.columns.empty()) {
+		Fail("42P16", "stream table query must return at least one column");
+	}
+
+	// Store the query as PostgreSQL deparses it with only pg_catalog on the search_path: every
+	// other name comes out schema-qualified, so the query means the same whoever runs it later
+	// (the scheduler has its own search_path), exactly like a view's stored definition.
+	bridge::PinnedSearchPath pin;
+	result.text = PgCall([&] { return pg_get_querydef(analyzed, false); });
+	while (!result.text.empty() && (result.text.back() == ';' || isspace(result.text.back()))) {
+		result.text.pop_back();
+	}
+
+	// Planning and starting the stored query as the caller checks every privilege it needs,
+	// including through views, exactly as running it would.
+	bridge::SpiExec("SELECT * FROM (\n" + result.text + "\n) AS __pgt_check LIMIT 0", {},
+	                bridge::SpiOptions{true, nullptr, 0});
+	return result;
+}
+
+} // namespace pgtrickle::analyze

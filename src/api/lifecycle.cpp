@@ -1,0 +1,446 @@
+// SQL API: create_stream_table, alter_stream_table, drop_stream_table, resume_stream_table and
+// refresh_stream_table (SPEC §4, §5). Everything runs in the caller's transaction, so an error or
+// a ROLLBACK leaves nothing behind.
+#include "analyze/query_analysis.hpp"
+#include "api/args.hpp"
+#include "api/units.hpp"
+#include "bridge/guard.hpp"
+#include "bridge/search_path.hpp"
+#include "bridge/security.hpp"
+#include "bridge/spi.hpp"
+#include "catalog/catalog.hpp"
+#include "catalog/history.hpp"
+#include "config/guc.hpp"
+#include "core/dag.hpp"
+#include "core/options.hpp"
+#include "core/schedule.hpp"
+#include "refresh/refresh.hpp"
+
+#include <algorithm>
+
+extern "C" {
+#include "postgres.h"
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "utils/acl.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "access/xact.h"
+}
+
+namespace pgtrickle::api {
+
+namespace {
+
+using bridge::PgCall;
+using bridge::SpiExec;
+using bridge::Value;
+
+struct TargetName {
+	Oid nsp;
+	std::string schema;
+	std::string name;
+};
+
+// Where a new stream table goes: like CREATE TABLE (unqualified = first schema of search_path,
+// i.e. current_schema()); checks CREATE privilege on the schema.
+TargetName ResolveCreationName(const std::string &name) {
+	const char *text = name.c_str();
+	TargetName target{InvalidOid, {}, {}};
+	char *relname = nullptr;
+	char *nspname = nullptr;
+	Oid existing = InvalidOid;
+	bool temp = false;
+	PgCall([&] {
+		List *names = stringToQualifiedNameList(text);
+		RangeVar *rv = makeRangeVarFromNameList(names);
+		Oid nsp = RangeVarGetCreationNamespace(rv);
+		AclResult acl = pg_namespace_aclcheck(nsp, GetUserId(), ACL_CREATE);
+		if (acl != ACLCHECK_OK) {
+			aclcheck_error(acl, OBJECT_SCHEMA, get_namespace_name(nsp));
+		}
+		temp = isAnyTempNamespace(nsp);
+		target.nsp = nsp;
+		relname = rv->relname;
+		nspname = get_namespace_name(nsp);
+		existing = get_relname_relid(relname, nsp);
+	});
+	target.schema = nspname;
+	target.name = relname;
+	if (temp) {
+		throw core::Error("0A000", "stream tables cannot be temporary", {},
+		                  "Create the stream table in a permanent schema.");
+	}
+	if (OidIsValid(existing)) {
+		bool is_st = catalog::LoadByRelid(existing).has_value();
+		throw core::Error("42P07", std::string(is_st ? "stream table" : "relation") + " \"" +
+		                               bridge::QualifiedName(target.schema, target.name) +
+		                               "\" already exists");
+	}
+	return target;
+}
+
+core::RefreshMode CheckMode(const std::string &text) {
+	core::RefreshMode mode = core::ParseRefreshMode(text);
+	if (mode == core::RefreshMode::kDifferential) {
+		throw core::Error("0A000", "refresh_mode DIFFERENTIAL is not supported by this version",
+		                  "This build of pg_trickle maintains stream tables by FULL refresh only.",
+		                  "Use refresh_mode => 'FULL' or 'AUTO' (AUTO refreshes FULL).");
+	}
+	return mode;
+}
+
+std::string CheckSchedule(const std::string &text) {
+	return core::ParseSchedule(text, config::min_schedule_seconds).text;
+}
+
+void RecordDependencies(std::int64_t pgt_id, Oid storage,
+                        const std::vector<analyze::SourceRelation> &sources) {
+	for (const auto &source : sources) {
+		std::string type = catalog::SourceType(source.relid, source.relkind);
+		{
+			bridge::AsExtensionOwner as_owner;
+			SpiExec("INSERT INTO pgtrickle.pgt_dependencies (pgt_id, source_relid, source_type) "
+			        "VALUES ($1::bigint, $2::oid, $3)",
+			        {std::to_string(pgt_id), std::to_string(source.relid), type});
+		}
+		// Protect the source like a view's: DROP TABLE source fails unless CASCADE.
+		PgCall([&] {
+			ObjectAddress dependent{RelationRelationId, storage, 0};
+			ObjectAddress referenced{RelationRelationId, source.relid, 0};
+			recordDependencyOn(&dependent, &referenced, DEPENDENCY_NORMAL);
+		});
+	}
+}
+
+void ForgetDependencies(std::int64_t pgt_id, Oid storage) {
+	{
+		bridge::AsExtensionOwner as_owner;
+		SpiExec("DELETE FROM pgtrickle.pgt_dependencies WHERE pgt_id = $1::bigint",
+		        {std::to_string(pgt_id)});
+	}
+	PgCall([&] {
+		deleteDependencyRecordsForClass(RelationRelationId, storage, RelationRelationId,
+		                                DEPENDENCY_NORMAL);
+	});
+}
+
+// Rejects a dependency cycle among the stream tables now in the catalog (42P17).
+void CheckNoCycles() {
+	core::Dag::Build(catalog::ToDagNodes(catalog::LoadAll()));
+}
+
+std::string ColumnList(const analyze::AnalyzedQuery &q) {
+	std::string out;
+	for (std::size_t i = 0; i < q.columns.size(); i++) {
+		out += (i ? ",\n    " : "    ") + bridge::QuoteIdent(q.columns[i].name) + " " +
+		       q.columns[i].type_sql;
+	}
+	return out;
+}
+
+// Like ALTER / REFRESH MATERIALIZED VIEW: only the owner (or a member of the owning role).
+void CheckOwner(const catalog::StreamTable &st) {
+	PgCall([&] {
+		if (!pg_class_ownercheck(st.relid, GetUserId())) {
+			aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(st.relid));
+		}
+	});
+}
+
+void LockOrFail(const catalog::StreamTable &st) {
+	if (!refresh::TryLockStreamTable(st.pgt_id)) {
+		throw core::Error("55P03",
+		                  "stream table " + st.Display() + " is being refreshed by another session",
+		                  {}, "Retry when the other refresh has committed.");
+	}
+}
+
+// Populates or refreshes the refresh unit of st in the caller's transaction.
+void RefreshNow(const catalog::StreamTable &target, catalog::Initiator who) {
+	Unit unit = FindUnit(target.pgt_id, who != catalog::Initiator::kInitial);
+	for (const auto &member : unit.members) {
+		LockOrFail(member);
+	}
+	// Re-read after locking: a refresh that committed meanwhile is now visible.
+	std::vector<catalog::StreamTable> members;
+	for (const auto &member : unit.members) {
+		auto fresh = catalog::LoadById(member.pgt_id);
+		if (!fresh) {
+			throw core::Error("42P01", "stream table " + member.Display() + " does not exist");
+		}
+		if (fresh->status == core::StStatus::kSuspended) {
+			if (fresh->pgt_id == target.pgt_id) {
+				throw core::Error("55000", "stream table " + fresh->Display() + " is suspended",
+				                  {}, "Call pgtrickle.resume_stream_table() first.");
+			}
+			throw core::Error("55000",
+			                  "cannot refresh " + target.Display() +
+			                      ": member " + fresh->Display() +
+			                      " of its consistency group is suspended",
+			                  "Refreshing the other members alone would let the convergence "
+			                  "point combine two versions of their sources.",
+			                  "Call pgtrickle.resume_stream_table() on the suspended member.");
+		}
+		members.push_back(std::move(*fresh));
+	}
+	refresh::UnitOptions options;
+	options.who = who;
+	options.group_id = unit.group_id;
+	options.atomic_group = unit.atomic;
+	std::int64_t failed = 0;
+	refresh::RefreshUnit(members, options, &failed);
+}
+
+} // namespace
+
+} // namespace pgtrickle::api
+
+using namespace pgtrickle;
+using bridge::PgCall;
+using bridge::SpiExec;
+using bridge::Value;
+
+PGT_FUNCTION(pgtrickle_create_stream_table) {
+	std::string name = api::RequiredTextArg(fcinfo, 0, "name");
+	std::string query = api::RequiredTextArg(fcinfo, 1, "query");
+	auto schedule_arg = api::TextArg(fcinfo, 2);
+	if (!schedule_arg) {
+		throw core::Error("22004", "schedule must not be null", {},
+		                  "Use 'calculated' to refresh whenever the sources change.");
+	}
+	std::string mode_text = api::RequiredTextArg(fcinfo, 3, "refresh_mode");
+	auto initialize = api::BoolArg(fcinfo, 4);
+	if (!initialize) {
+		throw core::Error("22004", "initialize must not be null");
+	}
+	auto consistency_arg = api::TextArg(fcinfo, 5);
+	auto policy_arg = api::TextArg(fcinfo, 6);
+
+	core::RefreshMode mode = api::CheckMode(mode_text);
+	std::string schedule = api::CheckSchedule(*schedule_arg);
+	core::DiamondConsistency consistency =
+	    consistency_arg ? core::ParseDiamondConsistency(*consistency_arg)
+	                    : static_cast<core::DiamondConsistency>(config::diamond_consistency);
+	core::SchedulePolicy policy =
+	    policy_arg ? core::ParseSchedulePolicy(*policy_arg)
+	               : static_cast<core::SchedulePolicy>(config::diamond_schedule_policy);
+
+	bridge::SpiScope spi;
+	api::TargetName target = api::ResolveCreationName(name);
+	analyze::AnalyzedQuery analyzed = analyze::AnalyzeQuery(query, target.schema, target.name);
+	bridge::PinnedSearchPath pin;
+
+	std::string qualified = bridge::QualifiedName(target.schema, target.name);
+	SpiExec("CREATE TABLE " + qualified + " (\n" + api::ColumnList(analyzed) + "\n)");
+	Oid relid = PgCall([&] {
+		CommandCounterIncrement();
+		return get_relname_relid(target.name.c_str(), target.nsp);
+	});
+	SpiExec("CREATE TRIGGER __pgt_block_dml BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON " +
+	        qualified + " FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._block_dml()");
+
+	std::int64_t pgt_id = 0;
+	{
+		bridge::AsExtensionOwner as_owner;
+		auto r = SpiExec(
+		    "INSERT INTO pgtrickle.pgt_stream_tables (pgt_relid, pgt_schema, pgt_name, "
+		    "defining_query, original_query, schedule, refresh_mode, status, "
+		    "diamond_consistency, diamond_schedule_policy) "
+		    "VALUES ($1::oid, $2, $3, $4, $5, $6, $7, 'INITIALIZING', $8, $9) RETURNING pgt_id",
+		    {std::to_string(relid), target.schema, target.name, analyzed.text, query, schedule,
+		     std::string(core::Name(mode)), std::string(core::Name(consistency)),
+		     std::string(core::Name(policy))});
+		pgt_id = std::stoll(r.Get(0, 0));
+	}
+	api::RecordDependencies(pgt_id, relid, analyzed.sources);
+	api::CheckNoCycles();
+
+	if (*initialize) {
+		api::RefreshNow(*catalog::LoadById(pgt_id), catalog::Initiator::kInitial);
+	}
+	PG_RETURN_VOID();
+}
+
+PGT_FUNCTION(pgtrickle_alter_stream_table) {
+	std::string name = api::RequiredTextArg(fcinfo, 0, "name");
+	auto query = api::TextArg(fcinfo, 1);
+	auto schedule = api::TextArg(fcinfo, 2);
+	auto mode = api::TextArg(fcinfo, 3);
+	auto status = api::TextArg(fcinfo, 4);
+	auto consistency = api::TextArg(fcinfo, 5);
+	auto policy = api::TextArg(fcinfo, 6);
+
+	// Validate every argument before changing anything.
+	std::optional<std::string> new_schedule;
+	if (schedule) {
+		new_schedule = api::CheckSchedule(*schedule);
+	}
+	std::optional<core::RefreshMode> new_mode;
+	if (mode) {
+		new_mode = api::CheckMode(*mode);
+	}
+	std::optional<core::StStatus> new_status;
+	if (status) {
+		new_status = core::ParseStatus(*status);
+		if (*new_status != core::StStatus::kActive && *new_status != core::StStatus::kSuspended) {
+			throw core::Error("22023", "invalid status value: \"" + *status + "\"",
+			                  "Accepted values are 'ACTIVE' or 'SUSPENDED'.");
+		}
+	}
+	std::optional<core::DiamondConsistency> new_consistency;
+	if (consistency) {
+		new_consistency = core::ParseDiamondConsistency(*consistency);
+	}
+	std::optional<core::SchedulePolicy> new_policy;
+	if (policy) {
+		new_policy = core::ParseSchedulePolicy(*policy);
+	}
+
+	bridge::SpiScope spi;
+	catalog::StreamTable st = catalog::Resolve(name);
+	api::CheckOwner(st);
+	std::optional<analyze::AnalyzedQuery> analyzed;
+	if (query) {
+		analyzed = analyze::AnalyzeQuery(*query, st.schema, st.name);
+	}
+	bridge::PinnedSearchPath pin;
+	api::LockOrFail(st);
+
+	{
+		bridge::AsExtensionOwner as_owner;
+		SpiExec("UPDATE pgtrickle.pgt_stream_tables SET "
+		        "schedule = coalesce($2, schedule), refresh_mode = coalesce($3, refresh_mode), "
+		        "status = coalesce($4, status), "
+		        "consecutive_errors = CASE WHEN $4 = 'ACTIVE' THEN 0 ELSE consecutive_errors END, "
+		        "diamond_consistency = coalesce($5, diamond_consistency), "
+		        "diamond_schedule_policy = coalesce($6, diamond_schedule_policy), "
+		        "updated_at = now() WHERE pgt_id = $1::bigint",
+		        {std::to_string(st.pgt_id), new_schedule,
+		         new_mode ? Value(core::Name(*new_mode)) : Value(),
+		         new_status ? Value(core::Name(*new_status)) : Value(),
+		         new_consistency ? Value(core::Name(*new_consistency)) : Value(),
+		         new_policy ? Value(core::Name(*new_policy)) : Value()});
+	}
+
+	if (analyzed) {
+		// Rebuild the storage columns in place: the relation (and every grant, index and
+		// dependency on it) survives; the rows are recomputed below.
+		auto current = SpiExec("SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) "
+		                       "FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1::oid "
+		                       "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+		                       {std::to_string(st.relid)});
+		bool same_shape = current.rows.size() == analyzed->columns.size();
+		for (std::size_t i = 0; same_shape && i < analyzed->columns.size(); i++) {
+			same_shape = current.Get(i, 0) == analyzed->columns[i].name &&
+			             current.Get(i, 1) == analyzed->columns[i].type_sql;
+		}
+		if (!same_shape) {
+			std::string alter = "ALTER TABLE " + st.Qualified() + " ";
+			std::string sep;
+			for (const auto &row : current.rows) {
+				alter += sep + "DROP COLUMN " + bridge::QuoteIdent(*row[0]);
+				sep = ", ";
+			}
+			for (const auto &column : analyzed->columns) {
+				alter += sep + "ADD COLUMN " + bridge::QuoteIdent(column.name) + " " +
+				         column.type_sql;
+				sep = ", ";
+			}
+			SpiExec(alter);
+			// Stream tables reading this one must re-read its new shape.
+			bridge::AsExtensionOwner as_owner;
+			SpiExec("UPDATE pgtrickle.pgt_stream_tables SET needs_reinit = true WHERE pgt_id IN "
+			        "(SELECT pgt_id FROM pgtrickle.pgt_dependencies WHERE source_relid = $1::oid)",
+			        {std::to_string(st.relid)});
+		}
+		api::ForgetDependencies(st.pgt_id, st.relid);
+		{
+			bridge::AsExtensionOwner as_owner;
+			SpiExec("UPDATE pgtrickle.pgt_stream_tables SET defining_query = $2, "
+			        "original_query = $3, needs_reinit = false, is_populated = false "
+			        "WHERE pgt_id = $1::bigint",
+			        {std::to_string(st.pgt_id), analyzed->text, *query});
+		}
+		api::RecordDependencies(st.pgt_id, st.relid, analyzed->sources);
+		api::CheckNoCycles();
+		auto fresh = catalog::LoadById(st.pgt_id);
+		if (fresh->status != core::StStatus::kSuspended) {
+			api::RefreshNow(*fresh, catalog::Initiator::kManual);
+		}
+	} else if (new_consistency || new_policy) {
+		api::CheckNoCycles();
+	}
+	PG_RETURN_VOID();
+}
+
+PGT_FUNCTION(pgtrickle_drop_stream_table) {
+	std::string name = api::RequiredTextArg(fcinfo, 0, "name");
+	bool cascade = api::BoolArg(fcinfo, 1).value_or(false);
+
+	bridge::SpiScope spi;
+	catalog::StreamTable st = catalog::Resolve(name);
+	bridge::PinnedSearchPath pin;
+	auto all = catalog::LoadAll();
+	core::Dag dag = core::Dag::Build(catalog::ToDagNodes(all));
+	std::vector<std::int64_t> downstream = dag.Downstream(st.pgt_id);
+	if (!downstream.empty() && !cascade) {
+		std::string detail;
+		for (auto id : downstream) {
+			detail += (detail.empty() ? "" : ", ") + dag.Node(id).display_name;
+		}
+		throw core::Error("2BP01",
+		                  "cannot drop stream table " + st.Display() +
+		                      " because other stream tables depend on it",
+		                  "Stream tables reading it: " + detail + ".",
+		                  "Use drop_stream_table(name, cascade => true) to drop them too.");
+	}
+	// Catalog rows go first (the sql_drop event trigger would also remove them), then the
+	// tables themselves with the caller's privileges.
+	{
+		bridge::AsExtensionOwner as_owner;
+		std::string ids = "{" + std::to_string(st.pgt_id);
+		for (auto id : downstream) {
+			ids += "," + std::to_string(id);
+		}
+		ids += "}";
+		SpiExec("DELETE FROM pgtrickle.pgt_stream_tables WHERE pgt_id = ANY($1::bigint[])", {ids});
+	}
+	SpiExec("DROP TABLE " + st.Qualified() + (cascade ? " CASCADE" : ""));
+	PG_RETURN_VOID();
+}
+
+PGT_FUNCTION(pgtrickle_resume_stream_table) {
+	std::string name = api::RequiredTextArg(fcinfo, 0, "name");
+	bridge::SpiScope spi;
+	catalog::StreamTable st = catalog::Resolve(name);
+	bridge::PinnedSearchPath pin;
+	if (st.status != core::StStatus::kSuspended) {
+		throw core::Error("55000",
+		                  "stream table " + st.Display() + " is not suspended (current status: " +
+		                      core::Name(st.status) + ")");
+	}
+	api::CheckOwner(st);
+	{
+		bridge::AsExtensionOwner as_owner;
+		SpiExec("UPDATE pgtrickle.pgt_stream_tables SET status = CASE WHEN is_populated "
+		        "THEN 'ACTIVE' ELSE 'INITIALIZING' END, consecutive_errors = 0, "
+		        "last_error_at = NULL, updated_at = now() WHERE pgt_id = $1::bigint",
+		        {std::to_string(st.pgt_id)});
+	}
+	catalog::Alert("resumed", st.Display(), "");
+	PG_RETURN_VOID();
+}
+
+PGT_FUNCTION(pgtrickle_refresh_stream_table) {
+	std::string name = api::RequiredTextArg(fcinfo, 0, "name");
+	bridge::SpiScope spi;
+	catalog::StreamTable st = catalog::Resolve(name);
+	bridge::PinnedSearchPath pin;
+	api::CheckOwner(st);
+	api::RefreshNow(st, catalog::Initiator::kManual);
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,249 @@
+// SQL API: diamond_groups(), dependency_tree(), explain_st() and small helpers used by the views
+// (SPEC §3.2, §6). Everything is computed from the catalog on every call.
+#include "api/args.hpp"
+#include "api/units.hpp"
+#include "bridge/guard.hpp"
+#include "bridge/search_path.hpp"
+#include "bridge/spi.hpp"
+#include "catalog/catalog.hpp"
+#include "core/dag.hpp"
+#include "core/schedule.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <set>
+
+extern "C" {
+#include "postgres.h"
+#include "utils/builtins.h"
+}
+
+using namespace pgtrickle;
+
+namespace {
+
+using bridge::SpiExec;
+
+std::map<std::int64_t, const catalog::StreamTable *> ById(const std::vector<catalog::StreamTable> &all) {
+	std::map<std::int64_t, const catalog::StreamTable *> by_id;
+	for (const auto &st : all) {
+		by_id[st.pgt_id] = &st;
+	}
+	return by_id;
+}
+
+std::int64_t GroupEpoch(const core::Group &group,
+                        const std::map<std::int64_t, const catalog::StreamTable *> &by_id) {
+	std::int64_t epoch = 0;
+	for (auto id : group.members) {
+		epoch = std::max(epoch, by_id.at(id)->group_epoch);
+	}
+	return epoch;
+}
+
+std::string RelationName(Oid relid) {
+	auto r = SpiExec("SELECT $1::oid::regclass::text", {std::to_string(relid)});
+	return r.Get(0, 0, std::to_string(relid));
+}
+
+} // namespace
+
+PGT_FUNCTION(pgtrickle_diamond_groups) {
+	bridge::SpiScope spi;
+	auto all = catalog::LoadAll();
+	auto by_id = ById(all);
+	core::Dag dag = core::Dag::Build(catalog::ToDagNodes(all));
+	auto numbers = api::GroupNumbers(dag);
+	std::vector<api::TextRow> rows;
+	const auto &groups = dag.Groups();
+	for (std::size_t i = 0; i < groups.size(); i++) {
+		if (!numbers[i]) {
+			continue;
+		}
+		const auto &group = groups[i];
+		std::string epoch = std::to_string(GroupEpoch(group, by_id));
+		for (auto id : group.members) {
+			const auto *st = by_id.at(id);
+			bool convergence = std::find(group.convergence.begin(), group.convergence.end(), id) !=
+			                   group.convergence.end();
+			rows.push_back({std::to_string(*numbers[i]), st->name, st->schema,
+			                std::string(convergence ? "t" : "f"), epoch,
+			                std::string(core::Name(group.policy))});
+		}
+	}
+	return api::ReturnRows(fcinfo, rows);
+}
+
+PGT_FUNCTION(pgtrickle_dependency_tree) {
+	bridge::SpiScope spi;
+	auto all = catalog::LoadAll();
+	auto by_id = ById(all);
+	std::map<Oid, const catalog::StreamTable *> by_relid;
+	for (const auto &st : all) {
+		by_relid[st.relid] = &st;
+	}
+	core::Dag dag = core::Dag::Build(catalog::ToDagNodes(all));
+	auto numbers = api::GroupNumbers(dag);
+	std::map<std::int64_t, std::string> membership;
+	for (std::size_t i = 0; i < dag.Groups().size(); i++) {
+		if (!numbers[i]) {
+			continue;
+		}
+		const auto &group = dag.Groups()[i];
+		for (auto id : group.members) {
+			bool conv = std::find(group.convergence.begin(), group.convergence.end(), id) !=
+			            group.convergence.end();
+			membership[id] = "group " + std::to_string(*numbers[i]) +
+			                 (conv ? ", convergence" : "") + ", " + core::Name(group.policy) +
+			                 (group.atomic ? ", atomic" : ", not atomic");
+		}
+	}
+	// Sinks (stream tables nothing reads) first, each followed by its sources, depth-first.
+	std::set<Oid> read_by_st;
+	for (const auto &st : all) {
+		for (const auto &dep : st.deps) {
+			read_by_st.insert(dep.relid);
+		}
+	}
+	std::vector<api::TextRow> rows;
+	std::function<void(Oid, const std::string &, const std::string &, int)> emit;
+	emit = [&](Oid relid, const std::string &prefix, const std::string &child_prefix, int depth) {
+		auto it = by_relid.find(relid);
+		std::string label;
+		std::string type;
+		std::optional<std::string> group;
+		if (it != by_relid.end()) {
+			const auto *st = it->second;
+			type = "STREAM_TABLE";
+			label = st->Display() + " [" + core::Name(st->mode) + ", " + st->schedule + ", " +
+			        core::Name(st->status);
+			auto m = membership.find(st->pgt_id);
+			if (m != membership.end()) {
+				label += "; " + m->second;
+			}
+			label += "]";
+			for (std::size_t i = 0; i < dag.Groups().size(); i++) {
+				const auto &members = dag.Groups()[i].members;
+				if (numbers[i] &&
+				    std::find(members.begin(), members.end(), st->pgt_id) != members.end()) {
+					group = std::to_string(*numbers[i]);
+				}
+			}
+		} else {
+			auto r = SpiExec("SELECT CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATVIEW' "
+			                 "WHEN 'f' THEN 'FOREIGN_TABLE' ELSE 'TABLE' END "
+			                 "FROM pg_catalog.pg_class c WHERE c.oid = $1::oid",
+			                 {std::to_string(relid)});
+			type = r.Get(0, 0, "TABLE");
+			label = RelationName(relid) + " (" + type + ")";
+		}
+		std::string name = it != by_relid.end() ? it->second->Display() : RelationName(relid);
+		rows.push_back({prefix + label, name, type, std::to_string(depth), group});
+		if (it == by_relid.end()) {
+			return;
+		}
+		const auto &deps = it->second->deps;
+		for (std::size_t i = 0; i < deps.size(); i++) {
+			bool last = i + 1 == deps.size();
+			emit(deps[i].relid, child_prefix + (last ? "└── " : "├── "),
+			     child_prefix + (last ? "    " : "│   "), depth + 1);
+		}
+	};
+	for (auto id : dag.TopologicalOrder()) {
+		const auto *st = by_id.at(id);
+		if (read_by_st.count(st->relid) == 0) {
+			emit(st->relid, "", "", 0);
+		}
+	}
+	return api::ReturnRows(fcinfo, rows);
+}
+
+PGT_FUNCTION(pgtrickle_explain_st) {
+	std::string name = api::RequiredTextArg(fcinfo, 0, "name");
+	bridge::SpiScope spi;
+	catalog::StreamTable st = catalog::Resolve(name);
+	bridge::PinnedSearchPath pin;
+	auto all = catalog::LoadAll();
+	core::Dag dag = core::Dag::Build(catalog::ToDagNodes(all));
+	auto numbers = api::GroupNumbers(dag);
+	auto by_id = ById(all);
+
+	std::vector<api::TextRow> rows;
+	auto add = [&](const std::string &property, std::optional<std::string> value) {
+		rows.push_back({property, std::move(value)});
+	};
+	add("name", st.Display());
+	add("status", core::Name(st.status));
+	add("refresh_mode", core::Name(st.mode));
+	add("effective_mode", std::string("FULL"));
+	add("mode_reason", st.mode == core::RefreshMode::kFull
+	                       ? "refresh_mode is FULL"
+	                       : "AUTO: differential maintenance is not available in this version, "
+	                         "so every refresh recomputes the query (FULL)");
+	add("schedule", st.schedule);
+	auto schedule = core::ParseSchedule(st.schedule, 0);
+	add("schedule_kind", schedule.kind == core::ScheduleKind::kDuration ? "duration"
+	                     : schedule.kind == core::ScheduleKind::kCron ? "cron (UTC)"
+	                                                                   : "calculated");
+	add("is_populated", st.is_populated ? "true" : "false");
+	add("needs_reinit", st.needs_reinit ? "true" : "false");
+	add("consecutive_errors", std::to_string(st.consecutive_errors));
+	add("data_timestamp",
+	    st.data_timestamp ? std::optional<std::string>(catalog::FormatTimestamp(*st.data_timestamp))
+	                      : std::nullopt);
+	add("defining_query", st.defining_query);
+	std::string sources;
+	for (const auto &dep : st.deps) {
+		sources += (sources.empty() ? "" : ", ") + RelationName(dep.relid) + " (" + dep.type + ")";
+	}
+	add("sources", sources);
+	add("diamond_consistency", core::Name(st.consistency));
+	add("diamond_schedule_policy", core::Name(st.policy));
+	std::optional<std::string> group_text;
+	for (std::size_t i = 0; i < dag.Groups().size(); i++) {
+		const auto &group = dag.Groups()[i];
+		if (!numbers[i] ||
+		    std::find(group.members.begin(), group.members.end(), st.pgt_id) == group.members.end()) {
+			continue;
+		}
+		std::string members;
+		for (auto id : group.members) {
+			members += (members.empty() ? "" : ", ") + by_id.at(id)->Display();
+		}
+		group_text = "group " + std::to_string(*numbers[i]) + " (" + members + "); policy " +
+		             core::Name(group.policy) +
+		             (group.atomic ? "; refreshed atomically" : "; members refresh independently");
+	}
+	add("consistency_group", group_text ? group_text : std::optional<std::string>("none"));
+	add("refresh_sql", "DELETE FROM " + st.Qualified() + "; INSERT INTO " + st.Qualified() +
+	                       " SELECT * FROM (" + st.defining_query + ") AS __pgt_q");
+	return api::ReturnRows(fcinfo, rows);
+}
+
+PGT_FUNCTION(pgtrickle_schedule_period) {
+	auto schedule_text = api::TextArg(fcinfo, 0);
+	try {
+		core::Schedule s = core::ParseSchedule(*schedule_text, 0);
+		if (s.kind == core::ScheduleKind::kDuration) {
+			PG_RETURN_FLOAT8(static_cast<double>(s.seconds));
+		}
+		if (s.kind == core::ScheduleKind::kCron) {
+			auto first = core::NextCronTime(s.cron, catalog::NowUs());
+			auto second = first ? core::NextCronTime(s.cron, *first) : std::nullopt;
+			if (first && second) {
+				PG_RETURN_FLOAT8(static_cast<double>(*second - *first) / 1e6);
+			}
+		}
+	} catch (const core::Error &) {
+		// Not a valid schedule: no period.
+	}
+	PG_RETURN_NULL();
+}
+
+PGT_FUNCTION(pgtrickle_resolve) {
+	std::string name = api::RequiredTextArg(fcinfo, 0, "name");
+	bridge::SpiScope spi;
+	catalog::StreamTable st = catalog::Resolve(name);
+	PG_RETURN_INT64(st.pgt_id);
+}

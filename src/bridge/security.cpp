@@ -1,0 +1,46 @@
+// Role switching helpers (see security.hpp).
+#include "bridge/security.hpp"
+
+#include "bridge/guard.hpp"
+
+extern "C" {
+#include "postgres.h"
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
+#include "miscadmin.h"
+#include "utils/syscache.h"
+}
+
+namespace pgtrickle::bridge {
+
+AsUser::AsUser(Oid role, bool restricted) {
+	GetUserIdAndSecContext(&saved_user_, &saved_context_);
+	int context = saved_context_ | SECURITY_LOCAL_USERID_CHANGE;
+	if (restricted) {
+		context |= SECURITY_RESTRICTED_OPERATION;
+	}
+	SetUserIdAndSecContext(role, context);
+}
+
+AsUser::~AsUser() {
+	SetUserIdAndSecContext(saved_user_, saved_context_);
+}
+
+Oid ExtensionOwner() {
+	return PgCall([]() -> Oid {
+		Oid nsp = get_namespace_oid("pgtrickle", false);
+		HeapTuple tuple = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+		if (!HeapTupleIsValid(tuple)) {
+			elog(ERROR, "cache lookup failed for namespace %u", nsp);
+		}
+		Oid owner = ((Form_pg_namespace)GETSTRUCT(tuple))->nspowner;
+		ReleaseSysCache(tuple);
+		return owner;
+	});
+}
+
+AsExtensionOwner::AsExtensionOwner() : AsUser(ExtensionOwner(), false) {
+}
+
+} // namespace pgtrickle::bridge

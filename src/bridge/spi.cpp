@@ -1,0 +1,116 @@
+// SPI wrapper (see spi.hpp).
+#include "bridge/spi.hpp"
+
+#include "bridge/guard.hpp"
+
+#include <exception>
+
+extern "C" {
+#include "postgres.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+}
+
+namespace pgtrickle::bridge {
+
+std::string SpiResult::Get(std::size_t r, std::size_t c, const std::string &fallback) const {
+	if (r >= rows.size() || c >= rows[r].size() || !rows[r][c]) {
+		return fallback;
+	}
+	return *rows[r][c];
+}
+
+SpiResult SpiExec(const std::string &sql, const std::vector<Value> &args,
+                  const SpiOptions &options) {
+	int nargs = static_cast<int>(args.size());
+	// Parameters as palloc'd C data so that no C++ object is alive inside the guarded calls.
+	Oid *types = nargs ? PgCall([&] { return (Oid *)palloc(sizeof(Oid) * nargs); }) : nullptr;
+	Datum *values = nargs ? PgCall([&] { return (Datum *)palloc(sizeof(Datum) * nargs); }) : nullptr;
+	char *nulls = PgCall([&] { return (char *)palloc0(nargs + 1); });
+	for (int i = 0; i < nargs; i++) {
+		types[i] = TEXTOID;
+		if (args[i]) {
+			const char *s = args[i]->c_str();
+			values[i] = PgCall([&] { return PointerGetDatum(cstring_to_text(s)); });
+			nulls[i] = ' ';
+		} else {
+			values[i] = (Datum)0;
+			nulls[i] = 'n';
+		}
+	}
+	const char *query = sql.c_str();
+	int rc = PgCall([&] {
+		if (options.snapshot != nullptr) {
+			SPIPlanPtr plan = SPI_prepare(query, nargs, types);
+			if (plan == NULL) {
+				elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+			}
+			return SPI_execute_snapshot(plan, values, nulls, options.snapshot, InvalidSnapshot,
+			                            options.read_only, true, options.limit);
+		}
+		return SPI_execute_with_args(query, nargs, types, values, nulls, options.read_only,
+		                             options.limit);
+	});
+	if (rc < 0) {
+		throw core::Error(core::kSqlstateInternalError,
+		                  std::string("SPI failed: ") + SPI_result_code_string(rc),
+		                  "Statement: " + sql);
+	}
+	SpiResult result;
+	result.processed = SPI_processed;
+	SPITupleTable *table = SPI_tuptable;
+	if (table != nullptr && table->tupdesc != nullptr) {
+		int natts = table->tupdesc->natts;
+		result.rows.reserve(SPI_processed);
+		for (uint64 r = 0; r < SPI_processed; r++) {
+			Row row;
+			row.reserve(natts);
+			HeapTuple tuple = table->vals[r];
+			for (int c = 1; c <= natts; c++) {
+				char *v = PgCall([&] { return SPI_getvalue(tuple, table->tupdesc, c); });
+				if (v == nullptr) {
+					row.emplace_back(std::nullopt);
+				} else {
+					row.emplace_back(std::string(v));
+					pfree(v);
+				}
+			}
+			result.rows.push_back(std::move(row));
+		}
+		PgCall([&] { SPI_freetuptable(table); });
+	}
+	return result;
+}
+
+SpiScope::SpiScope() : uncaught_(std::uncaught_exceptions()) {
+	PgCall([] {
+		if (SPI_connect() != SPI_OK_CONNECT) {
+			elog(ERROR, "SPI_connect failed");
+		}
+	});
+}
+
+SpiScope::~SpiScope() {
+	// On the error path the transaction abort disconnects SPI; calling SPI_finish there could
+	// itself raise an error while an exception is in flight.
+	if (std::uncaught_exceptions() == uncaught_) {
+		SPI_finish();
+	}
+}
+
+std::string QuoteIdent(const std::string &ident) {
+	const char *s = ident.c_str();
+	return std::string(PgCall([&] { return quote_identifier(s); }));
+}
+
+std::string QuoteLiteral(const std::string &literal) {
+	const char *s = literal.c_str();
+	return std::string(PgCall([&] { return quote_literal_cstr(s); }));
+}
+
+std::string QualifiedName(const std::string &schema, const std::string &name) {
+	return QuoteIdent(schema) + "." + QuoteIdent(name);
+}
+
+} // namespace pgtrickle::bridge

@@ -1,0 +1,60 @@
+// Thin C++ wrapper over SPI: text parameters in, text values out, errors as core::Error.
+// Callers connect once per entry point (SpiScope) and pass SQL with $n parameters (never pasted
+// user strings); identifiers are quoted with QuoteIdent / QualifiedName.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "postgres.h"
+#include "utils/snapshot.h"
+}
+
+namespace pgtrickle::bridge {
+
+using Value = std::optional<std::string>;
+using Row = std::vector<Value>;
+
+struct SpiResult {
+	std::vector<Row> rows;
+	std::uint64_t processed = 0;
+
+	// Value of row r, column c, or the fallback if the result has no such value or it is NULL.
+	std::string Get(std::size_t r, std::size_t c, const std::string &fallback = {}) const;
+};
+
+struct SpiOptions {
+	bool read_only = false;
+	// When set, every statement runs on this snapshot (with its command id advanced so that the
+	// statement sees earlier writes of the same transaction): all refreshes of one group read
+	// their sources as of one instant.
+	Snapshot snapshot = nullptr;
+	long limit = 0;
+};
+
+// Runs one SQL statement; parameters are passed as text ($1::bigint etc. in the SQL).
+// C++ regime (throws core::Error). Requires an SPI connection.
+SpiResult SpiExec(const std::string &sql, const std::vector<Value> &args = {},
+                  const SpiOptions &options = {});
+
+// Connects SPI for the lifetime of the scope. The destructor disconnects only on the normal path;
+// on error, PostgreSQL's (sub)transaction abort cleans the connection up.
+class SpiScope {
+  public:
+	SpiScope();
+	~SpiScope();
+	SpiScope(const SpiScope &) = delete;
+	SpiScope &operator=(const SpiScope &) = delete;
+
+  private:
+	int uncaught_;
+};
+
+std::string QuoteIdent(const std::string &ident);
+std::string QuoteLiteral(const std::string &literal);
+std::string QualifiedName(const std::string &schema, const std::string &name);
+
+} // namespace pgtrickle::bridge

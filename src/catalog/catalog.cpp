@@ -1,0 +1,200 @@
+// Catalog access (see catalog.hpp).
+#include "catalog/catalog.hpp"
+
+#include "bridge/guard.hpp"
+#include "bridge/search_path.hpp"
+#include "bridge/spi.hpp"
+
+#include <map>
+
+extern "C" {
+#include "postgres.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "nodes/makefuncs.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/regproc.h"
+}
+
+namespace pgtrickle::catalog {
+
+using bridge::PgCall;
+using bridge::SpiExec;
+
+namespace {
+
+constexpr const char *kSelectColumns =
+    "SELECT st.pgt_id, st.pgt_relid, c.relowner, n.nspname, c.relname, st.defining_query, "
+    "st.original_query, st.schedule, st.refresh_mode, st.status, st.is_populated, "
+    "st.needs_reinit, st.consecutive_errors, st.diamond_consistency, "
+    "st.diamond_schedule_policy, st.group_epoch, "
+    "(extract(epoch FROM st.data_timestamp) * 1000000)::bigint, "
+    "(extract(epoch FROM st.last_refresh_at) * 1000000)::bigint, "
+    "(extract(epoch FROM st.last_error_at) * 1000000)::bigint "
+    "FROM pgtrickle.pgt_stream_tables st "
+    "JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid "
+    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace ";
+
+std::optional<TimestampUs> OptTs(const bridge::Value &v) {
+	if (!v) {
+		return std::nullopt;
+	}
+	return std::stoll(*v);
+}
+
+StreamTable FromRow(const bridge::Row &r) {
+	StreamTable st;
+	st.pgt_id = std::stoll(*r[0]);
+	st.relid = static_cast<Oid>(std::stoul(*r[1]));
+	st.owner = static_cast<Oid>(std::stoul(*r[2]));
+	st.schema = *r[3];
+	st.name = *r[4];
+	st.defining_query = *r[5];
+	st.original_query = *r[6];
+	st.schedule = *r[7];
+	st.mode = core::ParseRefreshMode(*r[8]);
+	st.status = core::ParseStatus(*r[9]);
+	st.is_populated = *r[10] == "t";
+	st.needs_reinit = *r[11] == "t";
+	st.consecutive_errors = std::stoi(*r[12]);
+	st.consistency = core::ParseDiamondConsistency(*r[13]);
+	st.policy = core::ParseSchedulePolicy(*r[14]);
+	st.group_epoch = std::stoll(*r[15]);
+	st.data_timestamp = OptTs(r[16]);
+	st.last_refresh_at = OptTs(r[17]);
+	st.last_error_at = OptTs(r[18]);
+	return st;
+}
+
+std::vector<StreamTable> Load(const std::string &where, const std::vector<bridge::Value> &args) {
+	auto rows = SpiExec(std::string(kSelectColumns) + where + " ORDER BY st.pgt_id", args);
+	std::vector<StreamTable> tables;
+	tables.reserve(rows.rows.size());
+	for (const auto &r : rows.rows) {
+		tables.push_back(FromRow(r));
+	}
+	if (tables.empty()) {
+		return tables;
+	}
+	std::map<std::int64_t, StreamTable *> by_id;
+	for (auto &st : tables) {
+		by_id[st.pgt_id] = &st;
+	}
+	auto deps = SpiExec("SELECT pgt_id, source_relid, source_type FROM pgtrickle.pgt_dependencies "
+	                    "ORDER BY pgt_id, source_relid");
+	for (const auto &r : deps.rows) {
+		auto it = by_id.find(std::stoll(*r[0]));
+		if (it != by_id.end()) {
+			it->second->deps.push_back(
+			    Dependency{static_cast<Oid>(std::stoul(*r[1])), *r[2]});
+		}
+	}
+	return tables;
+}
+
+} // namespace
+
+std::string StreamTable::Display() const {
+	return bridge::QualifiedName(schema, name);
+}
+
+std::string StreamTable::Qualified() const {
+	return bridge::QualifiedName(schema, name);
+}
+
+std::vector<StreamTable> LoadAll() {
+	return Load("", {});
+}
+
+std::optional<StreamTable> LoadByRelid(Oid relid) {
+	auto v = Load("WHERE st.pgt_relid = $1::oid", {std::to_string(relid)});
+	if (v.empty()) {
+		return std::nullopt;
+	}
+	return v.front();
+}
+
+std::optional<StreamTable> LoadById(std::int64_t pgt_id) {
+	auto v = Load("WHERE st.pgt_id = $1::bigint", {std::to_string(pgt_id)});
+	if (v.empty()) {
+		return std::nullopt;
+	}
+	return v.front();
+}
+
+StreamTable Resolve(const std::string &name) {
+	const char *text = name.c_str();
+	Oid relid = PgCall([&] {
+		List *names = stringToQualifiedNameList(text);
+		RangeVar *rv = makeRangeVarFromNameList(names);
+		return RangeVarGetRelid(rv, NoLock, true);
+	});
+	std::optional<StreamTable> st;
+	if (OidIsValid(relid)) {
+		bridge::PinnedSearchPath pin;
+		st = LoadByRelid(relid);
+	}
+	if (!st) {
+		throw core::Error("42P01", "stream table \"" + name + "\" does not exist", {},
+		                  "pgtrickle.pgt_status() lists the stream tables.");
+	}
+	return *st;
+}
+
+std::vector<core::StNode> ToDagNodes(const std::vector<StreamTable> &tables) {
+	std::map<Oid, std::int64_t> by_relid;
+	for (const auto &st : tables) {
+		by_relid[st.relid] = st.pgt_id;
+	}
+	std::vector<core::StNode> nodes;
+	nodes.reserve(tables.size());
+	for (const auto &st : tables) {
+		core::StNode node;
+		node.pgt_id = st.pgt_id;
+		node.display_name = st.Display();
+		node.policy = st.policy;
+		node.consistency = st.consistency;
+		for (const auto &dep : st.deps) {
+			auto it = by_relid.find(dep.relid);
+			if (it != by_relid.end()) {
+				node.sources.push_back(core::SourceEdge{true, it->second});
+			} else {
+				node.sources.push_back(
+				    core::SourceEdge{false, static_cast<std::int64_t>(dep.relid)});
+			}
+		}
+		nodes.push_back(std::move(node));
+	}
+	return nodes;
+}
+
+std::string SourceType(Oid relid, char relkind) {
+	switch (relkind) {
+	case RELKIND_VIEW:
+		return "VIEW";
+	case RELKIND_MATVIEW:
+		return "MATVIEW";
+	case RELKIND_FOREIGN_TABLE:
+		return "FOREIGN_TABLE";
+	default:
+		break;
+	}
+	auto r = SpiExec("SELECT 1 FROM pgtrickle.pgt_stream_tables WHERE pgt_relid = $1::oid",
+	                 {std::to_string(relid)});
+	return r.rows.empty() ? "TABLE" : "STREAM_TABLE";
+}
+
+TimestampUs NowUs() {
+	TimestampTz now = GetCurrentTimestamp();
+	return static_cast<TimestampUs>(now) +
+	       static_cast<TimestampUs>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+}
+
+std::string FormatTimestamp(TimestampUs ts) {
+	TimestampTz pg = static_cast<TimestampTz>(
+	    ts - static_cast<TimestampUs>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
+	return std::string(PgCall([&] { return timestamptz_to_str(pg); }));
+}
+
+} // namespace pgtrickle::catalog

@@ -1,0 +1,72 @@
+// Reading and writing pg_trickle's catalog tables (pgtrickle.pgt_*) through SPI.
+// Reads run as the caller (the catalog is readable by PUBLIC); writes run as the extension owner.
+#pragma once
+
+#include "core/dag.hpp"
+#include "core/options.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "postgres.h"
+}
+
+namespace pgtrickle::catalog {
+
+using TimestampUs = std::int64_t; // microseconds since the Unix epoch
+
+struct Dependency {
+	Oid relid;
+	std::string type; // TABLE, STREAM_TABLE, VIEW, MATVIEW, FOREIGN_TABLE
+};
+
+struct StreamTable {
+	std::int64_t pgt_id = 0;
+	Oid relid = InvalidOid;
+	Oid owner = InvalidOid;
+	std::string schema; // current names, from pg_class
+	std::string name;
+	std::string defining_query;
+	std::string original_query;
+	std::string schedule;
+	core::RefreshMode mode = core::RefreshMode::kAuto;
+	core::StStatus status = core::StStatus::kInitializing;
+	bool is_populated = false;
+	bool needs_reinit = false;
+	int consecutive_errors = 0;
+	core::DiamondConsistency consistency = core::DiamondConsistency::kAtomic;
+	core::SchedulePolicy policy = core::SchedulePolicy::kFastest;
+	std::int64_t group_epoch = 0;
+	std::optional<TimestampUs> data_timestamp;
+	std::optional<TimestampUs> last_refresh_at;
+	std::optional<TimestampUs> last_error_at;
+	std::vector<Dependency> deps;
+
+	// schema.name, each part quoted when needed (for messages).
+	std::string Display() const;
+	// Quoted qualified name for SQL text.
+	std::string Qualified() const;
+};
+
+// Every stream table with its dependencies, ordered by pgt_id. C++ regime; needs SPI.
+std::vector<StreamTable> LoadAll();
+std::optional<StreamTable> LoadByRelid(Oid relid);
+std::optional<StreamTable> LoadById(std::int64_t pgt_id);
+
+// Resolves a relation name the way PostgreSQL does (search_path for unqualified names) and
+// returns the stream table, or throws 42P01 "stream table ... does not exist".
+StreamTable Resolve(const std::string &name);
+
+// Core DAG input built from catalog rows.
+std::vector<core::StNode> ToDagNodes(const std::vector<StreamTable> &tables);
+
+// Dependency type of a relation as stored in pgt_dependencies.
+std::string SourceType(Oid relid, char relkind);
+
+std::string FormatTimestamp(TimestampUs ts); // ISO text, for messages and SQL parameters
+TimestampUs NowUs();
+
+} // namespace pgtrickle::catalog

@@ -1,0 +1,118 @@
+// Refresh bookkeeping (see history.hpp).
+#include "catalog/history.hpp"
+
+#include "bridge/security.hpp"
+#include "bridge/spi.hpp"
+
+namespace pgtrickle::catalog {
+
+using bridge::SpiExec;
+using bridge::Value;
+
+const char *Name(Initiator who) {
+	switch (who) {
+	case Initiator::kScheduler:
+		return "SCHEDULER";
+	case Initiator::kManual:
+		return "MANUAL";
+	case Initiator::kInitial:
+		return "INITIAL";
+	}
+	return "MANUAL";
+}
+
+namespace {
+
+Value OptText(const std::optional<std::int64_t> &v) {
+	return v ? Value(std::to_string(*v)) : Value();
+}
+
+constexpr const char *kTsFromUs = "('epoch'::timestamptz + %s::bigint * interval '1 microsecond')";
+
+std::string TsExpr(const char *param) {
+	char buf[128];
+	snprintf(buf, sizeof buf, kTsFromUs, param);
+	return buf;
+}
+
+} // namespace
+
+std::int64_t StartHistory(std::int64_t pgt_id, const std::string &action, Initiator who,
+                          std::optional<int> group_id, std::optional<std::int64_t> group_epoch) {
+	bridge::AsExtensionOwner as_owner;
+	auto r = SpiExec("INSERT INTO pgtrickle.pgt_refresh_history "
+	                 "(pgt_id, start_time, action, status, initiated_by, group_id, group_epoch) "
+	                 "VALUES ($1::bigint, clock_timestamp(), $2, 'RUNNING', $3, $4::int, $5::bigint) "
+	                 "RETURNING refresh_id",
+	                 {std::to_string(pgt_id), action, std::string(Name(who)),
+	                  group_id ? Value(std::to_string(*group_id)) : Value(), OptText(group_epoch)});
+	return std::stoll(r.Get(0, 0));
+}
+
+void FinishHistory(std::int64_t refresh_id, const std::string &status,
+                   const RefreshOutcome *outcome, std::optional<TimestampUs> data_timestamp,
+                   const std::string &error_message) {
+	bridge::AsExtensionOwner as_owner;
+	SpiExec("UPDATE pgtrickle.pgt_refresh_history SET status = $2, end_time = clock_timestamp(), "
+	        "action = coalesce($3, action), rows_inserted = $4::bigint, rows_deleted = $5::bigint, "
+	        "data_timestamp = " +
+	            TsExpr("$6") +
+	            ", error_message = $7 "
+	            "WHERE refresh_id = $1::bigint",
+	        {std::to_string(refresh_id), status, outcome ? Value(outcome->action) : Value(),
+	         outcome ? Value(std::to_string(outcome->rows_inserted)) : Value(),
+	         outcome ? Value(std::to_string(outcome->rows_deleted)) : Value(),
+	         OptText(data_timestamp),
+	         error_message.empty() ? Value() : Value(error_message)});
+}
+
+void RecordSuccess(std::int64_t pgt_id, const RefreshOutcome &outcome,
+                   TimestampUs data_timestamp) {
+	bridge::AsExtensionOwner as_owner;
+	bool no_data = outcome.action == "NO_DATA";
+	SpiExec("UPDATE pgtrickle.pgt_stream_tables SET "
+	        "is_populated = true, status = CASE WHEN status = 'SUSPENDED' THEN status "
+	        "ELSE 'ACTIVE' END, consecutive_errors = 0, needs_reinit = false, "
+	        "last_error_message = NULL, last_error_at = NULL, last_refresh_at = clock_timestamp(), "
+	        "data_timestamp = CASE WHEN $3::bool THEN data_timestamp ELSE " +
+	            TsExpr("$2") +
+	            " END, updated_at = now() WHERE pgt_id = $1::bigint",
+	        {std::to_string(pgt_id), std::to_string(data_timestamp), no_data ? "t" : "f"});
+}
+
+bool RecordFailure(std::int64_t pgt_id, const std::string &message, int max_errors) {
+	bridge::AsExtensionOwner as_owner;
+	auto r = SpiExec("UPDATE pgtrickle.pgt_stream_tables SET "
+	                 "consecutive_errors = consecutive_errors + 1, last_error_message = $2, "
+	                 "last_error_at = clock_timestamp(), updated_at = now(), "
+	                 "status = CASE WHEN consecutive_errors + 1 >= $3::int THEN 'SUSPENDED' "
+	                 "ELSE status END "
+	                 "WHERE pgt_id = $1::bigint "
+	                 "RETURNING status = 'SUSPENDED' AND consecutive_errors = $3::int",
+	                 {std::to_string(pgt_id), message, std::to_string(max_errors)});
+	return r.Get(0, 0) == "t";
+}
+
+std::int64_t BumpGroupEpoch(const std::vector<std::int64_t> &members) {
+	bridge::AsExtensionOwner as_owner;
+	std::string ids = "{";
+	for (std::size_t i = 0; i < members.size(); i++) {
+		ids += (i ? "," : "") + std::to_string(members[i]);
+	}
+	ids += "}";
+	auto r = SpiExec("WITH m AS (SELECT max(group_epoch) + 1 AS e FROM pgtrickle.pgt_stream_tables "
+	                 "WHERE pgt_id = ANY($1::bigint[])) "
+	                 "UPDATE pgtrickle.pgt_stream_tables SET group_epoch = m.e FROM m "
+	                 "WHERE pgt_id = ANY($1::bigint[]) RETURNING m.e",
+	                 {ids});
+	return std::stoll(r.Get(0, 0, "0"));
+}
+
+void Alert(const std::string &event, const std::string &stream_table, const std::string &detail) {
+	SpiExec("SELECT pg_catalog.pg_notify('pg_trickle_alert', "
+	        "pg_catalog.json_build_object('event', $1, 'stream_table', $2, 'detail', $3, "
+	        "'at', clock_timestamp())::text)",
+	        {event, stream_table, detail});
+}
+
+} // namespace pgtrickle::catalog

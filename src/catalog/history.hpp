@@ -1,0 +1,45 @@
+// Refresh bookkeeping: pgt_refresh_history rows and the refresh-related columns of
+// pgt_stream_tables. All writes run as the extension owner. C++ regime; needs SPI.
+#pragma once
+
+#include "catalog/catalog.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace pgtrickle::catalog {
+
+enum class Initiator { kScheduler, kManual, kInitial };
+const char *Name(Initiator who);
+
+struct RefreshOutcome {
+	std::string action; // NO_DATA, FULL, DIFFERENTIAL, REINITIALIZE
+	std::int64_t rows_inserted = 0;
+	std::int64_t rows_deleted = 0;
+};
+
+// Inserts a RUNNING history row and returns its refresh_id.
+std::int64_t StartHistory(std::int64_t pgt_id, const std::string &action, Initiator who,
+                          std::optional<int> group_id, std::optional<std::int64_t> group_epoch);
+
+// Sets the final status of a history row (COMPLETED, FAILED, ROLLED_BACK, SKIPPED).
+void FinishHistory(std::int64_t refresh_id, const std::string &status,
+                   const RefreshOutcome *outcome, std::optional<TimestampUs> data_timestamp,
+                   const std::string &error_message = {});
+
+// A committed refresh: populated, ACTIVE, error counter reset, timestamps set. NO_DATA passes
+// move last_refresh_at only.
+void RecordSuccess(std::int64_t pgt_id, const RefreshOutcome &outcome, TimestampUs data_timestamp);
+
+// A failed refresh: consecutive_errors + 1, error text and time; SUSPENDED once the counter
+// reaches max_errors. Returns true when this failure suspended the stream table.
+bool RecordFailure(std::int64_t pgt_id, const std::string &message, int max_errors);
+
+// Sets every member's group_epoch to (current maximum over the members) + 1 and returns it.
+std::int64_t BumpGroupEpoch(const std::vector<std::int64_t> &members);
+
+// Sends NOTIFY pg_trickle_alert with a JSON payload {"event": ..., "stream_table": ..., ...}.
+void Alert(const std::string &event, const std::string &stream_table, const std::string &detail);
+
+} // namespace pgtrickle::catalog

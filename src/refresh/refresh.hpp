@@ -1,0 +1,40 @@
+// Refresh execution: recomputes stream tables on one snapshot and records the outcome.
+// Used by refresh_stream_table(), create/alter (initial population) and the scheduler.
+#pragma once
+
+#include "catalog/catalog.hpp"
+#include "catalog/history.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace pgtrickle::refresh {
+
+// Single-flight: takes the transaction-scoped advisory lock of a stream table without waiting.
+// Returns false when another session holds it (a refresh of that table is running).
+bool TryLockStreamTable(std::int64_t pgt_id);
+
+struct UnitOptions {
+	catalog::Initiator who = catalog::Initiator::kManual;
+	std::optional<int> group_id;  // diamond_groups() id, recorded in history
+	bool atomic_group = false;    // bump group_epoch of the members on success
+	// RUNNING history rows already committed by the scheduler (one per member, same order);
+	// empty: rows are started inside the current transaction.
+	std::vector<std::int64_t> history_ids;
+};
+
+struct UnitResult {
+	std::vector<catalog::RefreshOutcome> outcomes;
+	std::optional<std::int64_t> epoch; // new group epoch when atomic_group
+};
+
+// Refreshes `members` (topological order) in the current transaction, all reading one snapshot
+// of their sources, then records history rows and success bookkeeping. Each member runs as its
+// owner. On the first failure it throws and stores the failing member's pgt_id in
+// *failed_member; the caller rolls back (whole transaction or subtransaction). The caller must
+// hold every member's single-flight lock. C++ regime; needs SPI.
+UnitResult RefreshUnit(const std::vector<catalog::StreamTable> &members, const UnitOptions &options,
+                       std::int64_t *failed_member);
+
+} // namespace pgtrickle::refresh
