@@ -11,9 +11,9 @@ SRCS = $(sort $(wildcard src/*.cpp src/*/*.cpp))
 OBJS = $(SRCS:.cpp=.o)
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(filter-out sql/pg_trickle--%,$(wildcard sql/*.sql))))
-REGRESS_OPTS = --temp-config=tests/regress.conf --load-extension=pg_trickle
+REGRESS_OPTS = --temp-instance=./tmp_check --port=58432 --temp-config=tests/regress.conf --load-extension=pg_trickle
 ISOLATION = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
-ISOLATION_OPTS = --temp-config=tests/regress.conf --load-extension=pg_trickle
+ISOLATION_OPTS = --temp-instance=./tmp_check_iso --port=58433 --temp-config=tests/regress.conf --load-extension=pg_trickle
 
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -Isrc
