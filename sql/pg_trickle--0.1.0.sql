@@ -306,3 +306,24 @@ CREATE EVENT TRIGGER pgtrickle_sql_drop ON sql_drop
 CREATE EVENT TRIGGER pgtrickle_ddl_end ON ddl_command_end
     WHEN TAG IN ('ALTER TABLE', 'ALTER VIEW', 'CREATE VIEW', 'ALTER MATERIALIZED VIEW')
     EXECUTE FUNCTION pgtrickle._on_ddl_end();
+
+-------------------------------------------------------------------------------
+-- Scheduler
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION pgtrickle.health_check()
+RETURNS TABLE(check_name text, severity text, detail text)
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'pgtrickle_health_check';
+
+CREATE FUNCTION pgtrickle._wake_launcher()
+RETURNS void
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'pgtrickle_wake_launcher';
+COMMENT ON FUNCTION pgtrickle._wake_launcher() IS
+    'asks the pg_trickle launcher to look for new databases now';
+
+-- A new database with pg_trickle gets its scheduler without waiting for the next rescan.
+SELECT pgtrickle._wake_launcher();

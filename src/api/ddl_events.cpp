@@ -6,6 +6,7 @@
 #include "bridge/guard.hpp"
 #include "bridge/security.hpp"
 #include "bridge/spi.hpp"
+#include "capture/capture.hpp"
 
 extern "C" {
 #include "postgres.h"
@@ -32,6 +33,7 @@ PGT_FUNCTION(pgtrickle_on_sql_drop) {
 	                "SELECT d.objid FROM pg_catalog.pg_event_trigger_dropped_objects() d "
 	                "WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
 	                "AND d.objsubid = 0)");
+	capture::CollectGarbage();
 	PG_RETURN_VOID();
 }
 
@@ -51,5 +53,14 @@ PGT_FUNCTION(pgtrickle_on_ddl_end) {
 	                "JOIN pg_catalog.pg_event_trigger_ddl_commands() cmd "
 	                "ON cmd.objid = dep.source_relid "
 	                "WHERE cmd.classid = 'pg_catalog.pg_class'::pg_catalog.regclass)");
+	// Capture triggers copy named columns: rebuild them for altered tracked tables.
+	auto altered = bridge::SpiExec(
+	    "SELECT DISTINCT t.source_relid FROM pgtrickle.pgt_change_tracking t "
+	    "JOIN pg_catalog.pg_event_trigger_ddl_commands() cmd ON cmd.objid = t.source_relid "
+	    "WHERE cmd.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+	    "AND cmd.command_tag = 'ALTER TABLE'");
+	for (const auto &row : altered.rows) {
+		capture::RebuildCapture(static_cast<Oid>(std::stoul(*row[0])));
+	}
 	PG_RETURN_VOID();
 }

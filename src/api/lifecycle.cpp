@@ -8,6 +8,7 @@
 #include "bridge/search_path.hpp"
 #include "bridge/security.hpp"
 #include "bridge/spi.hpp"
+#include "capture/capture.hpp"
 #include "catalog/catalog.hpp"
 #include "catalog/history.hpp"
 #include "config/guc.hpp"
@@ -97,10 +98,14 @@ std::string CheckSchedule(const std::string &text) {
 	return core::ParseSchedule(text, config::min_schedule_seconds).text;
 }
 
+// Records what the stream table reads (catalog rows and pg_depend) and attaches change capture
+// to the base tables underneath.
 void RecordDependencies(std::int64_t pgt_id, Oid storage,
                         const std::vector<analyze::SourceRelation> &sources) {
+	std::vector<catalog::Dependency> deps;
 	for (const auto &source : sources) {
 		std::string type = catalog::SourceType(source.relid, source.relkind);
+		deps.push_back(catalog::Dependency{source.relid, type});
 		{
 			bridge::AsExtensionOwner as_owner;
 			SpiExec("INSERT INTO pgtrickle.pgt_dependencies (pgt_id, source_relid, source_type) "
@@ -114,6 +119,7 @@ void RecordDependencies(std::int64_t pgt_id, Oid storage,
 			recordDependencyOn(&dependent, &referenced, DEPENDENCY_NORMAL);
 		});
 	}
+	capture::AttachConsumer(pgt_id, capture::BaseTablesOf(deps, nullptr));
 }
 
 void ForgetDependencies(std::int64_t pgt_id, Oid storage) {
@@ -126,6 +132,7 @@ void ForgetDependencies(std::int64_t pgt_id, Oid storage) {
 		deleteDependencyRecordsForClass(RelationRelationId, storage, RelationRelationId,
 		                                DEPENDENCY_NORMAL);
 	});
+	capture::DetachConsumer(pgt_id);
 }
 
 // Rejects a dependency cycle among the stream tables now in the catalog (42P17).
@@ -366,6 +373,7 @@ PGT_FUNCTION(pgtrickle_alter_stream_table) {
 			        {std::to_string(st.pgt_id), analyzed->text, *query});
 		}
 		api::RecordDependencies(st.pgt_id, st.relid, analyzed->sources);
+		capture::CollectGarbage();
 		api::CheckNoCycles();
 		auto fresh = catalog::LoadById(st.pgt_id);
 		if (fresh->status != core::StStatus::kSuspended) {
@@ -409,6 +417,7 @@ PGT_FUNCTION(pgtrickle_drop_stream_table) {
 		ids += "}";
 		SpiExec("DELETE FROM pgtrickle.pgt_stream_tables WHERE pgt_id = ANY($1::bigint[])", {ids});
 	}
+	capture::CollectGarbage();
 	SpiExec("DROP TABLE " + st.Qualified() + (cascade ? " CASCADE" : ""));
 	PG_RETURN_VOID();
 }

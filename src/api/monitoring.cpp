@@ -6,6 +6,8 @@
 #include "bridge/search_path.hpp"
 #include "bridge/spi.hpp"
 #include "catalog/catalog.hpp"
+#include "config/guc.hpp"
+#include "scheduler/launcher.hpp"
 #include "core/dag.hpp"
 #include "core/schedule.hpp"
 
@@ -246,4 +248,104 @@ PGT_FUNCTION(pgtrickle_resolve) {
 	bridge::SpiScope spi;
 	catalog::StreamTable st = catalog::Resolve(name);
 	PG_RETURN_INT64(st.pgt_id);
+}
+
+PGT_FUNCTION(pgtrickle_health_check) {
+	bridge::SpiScope spi;
+	std::vector<api::TextRow> rows;
+	auto add = [&](const std::string &check, const std::string &severity, const std::string &detail) {
+		rows.push_back({check, severity, detail});
+	};
+
+	if (!scheduler::SchedulerAvailable()) {
+		add("scheduler", "WARNING",
+		    "pg_trickle is not in shared_preload_libraries: no scheduler runs; refresh manually");
+	} else if (!config::enabled) {
+		add("scheduler", "WARNING", "pg_trickle.enabled is off: the scheduler skips its ticks");
+	} else {
+		auto r = SpiExec("SELECT count(*) FROM pg_catalog.pg_stat_activity "
+		                 "WHERE backend_type = 'pg_trickle scheduler' "
+		                 "AND datname = pg_catalog.current_database()");
+		if (r.Get(0, 0) == "0") {
+			add("scheduler", "ERROR", "no pg_trickle scheduler is running in this database");
+		} else {
+			add("scheduler", "OK", "scheduler running");
+		}
+	}
+
+	auto all = catalog::LoadAll();
+	std::size_t before = rows.size();
+	for (const auto &st : all) {
+		if (st.status == core::StStatus::kError) {
+			add("error_tables", "ERROR", st.Display() + " is in ERROR status");
+		}
+	}
+	if (rows.size() == before) {
+		add("error_tables", "OK", "no stream table in ERROR status");
+	}
+	before = rows.size();
+	auto errors = SpiExec("SELECT pgt_id, coalesce(last_error_message, '') "
+	                      "FROM pgtrickle.pgt_stream_tables ORDER BY pgt_id");
+	std::map<std::int64_t, std::string> last_error;
+	for (const auto &row : errors.rows) {
+		last_error[std::stoll(*row[0])] = *row[1];
+	}
+	for (const auto &st : all) {
+		if (st.status == core::StStatus::kSuspended) {
+			add("suspended_tables", "WARNING",
+			    st.Display() + " is SUSPENDED" +
+			        (last_error[st.pgt_id].empty() ? "" : ": " + last_error[st.pgt_id]));
+		}
+	}
+	if (rows.size() == before) {
+		add("suspended_tables", "OK", "no suspended stream table");
+	}
+	before = rows.size();
+	for (const auto &st : all) {
+		if (st.consecutive_errors > 0 && st.status != core::StStatus::kSuspended) {
+			add("failing_tables", "WARNING",
+			    st.Display() + " failed " + std::to_string(st.consecutive_errors) +
+			        " time(s) in a row: " + last_error[st.pgt_id]);
+		}
+	}
+	if (rows.size() == before) {
+		add("failing_tables", "OK", "no failing stream table");
+	}
+	before = rows.size();
+	auto stale = SpiExec("SELECT quote_ident(pgt_schema) || '.' || quote_ident(pgt_name), "
+	                     "staleness::text FROM pgtrickle.stream_tables_info WHERE stale "
+	                     "ORDER BY pgt_id");
+	for (const auto &row : stale.rows) {
+		add("stale_tables", "WARNING", *row[0] + " is stale (data " + *row[1] + " old)");
+	}
+	if (rows.size() == before) {
+		add("stale_tables", "OK", "no stale stream table");
+	}
+	before = rows.size();
+	try {
+		auto by_id = ById(all);
+		core::Dag dag = core::Dag::Build(catalog::ToDagNodes(all));
+		auto numbers = api::GroupNumbers(dag);
+		for (std::size_t i = 0; i < dag.Groups().size(); i++) {
+			const auto &group = dag.Groups()[i];
+			if (!numbers[i] || !group.atomic) {
+				continue;
+			}
+			for (auto id : group.members) {
+				const auto *st = by_id.at(id);
+				if (st->status == core::StStatus::kSuspended || st->status == core::StStatus::kError) {
+					add("held_groups", "WARNING",
+					    "consistency group " + std::to_string(*numbers[i]) + " is held at epoch " +
+					        std::to_string(GroupEpoch(group, by_id)) + ": member " +
+					        st->Display() + " is " + core::Name(st->status));
+				}
+			}
+		}
+	} catch (const core::Error &e) {
+		add("held_groups", "ERROR", std::string("cannot build the dependency graph: ") + e.what());
+	}
+	if (rows.size() == before) {
+		add("held_groups", "OK", "no consistency group is held");
+	}
+	return api::ReturnRows(fcinfo, rows);
 }

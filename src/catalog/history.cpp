@@ -67,7 +67,7 @@ void FinishHistory(std::int64_t refresh_id, const std::string &status,
 }
 
 void RecordSuccess(std::int64_t pgt_id, const RefreshOutcome &outcome,
-                   TimestampUs data_timestamp) {
+                   TimestampUs data_timestamp, const std::string &frontier_snapshot) {
 	bridge::AsExtensionOwner as_owner;
 	bool no_data = outcome.action == "NO_DATA";
 	SpiExec("UPDATE pgtrickle.pgt_stream_tables SET "
@@ -76,8 +76,10 @@ void RecordSuccess(std::int64_t pgt_id, const RefreshOutcome &outcome,
 	        "last_error_message = NULL, last_error_at = NULL, last_refresh_at = clock_timestamp(), "
 	        "data_timestamp = CASE WHEN $3::bool THEN data_timestamp ELSE " +
 	            TsExpr("$2") +
-	            " END, updated_at = now() WHERE pgt_id = $1::bigint",
-	        {std::to_string(pgt_id), std::to_string(data_timestamp), no_data ? "t" : "f"});
+	            " END, frontier = pg_catalog.jsonb_build_object('snapshot', $4::text), "
+	            "updated_at = now() WHERE pgt_id = $1::bigint",
+	        {std::to_string(pgt_id), std::to_string(data_timestamp), no_data ? "t" : "f",
+	         frontier_snapshot});
 }
 
 bool RecordFailure(std::int64_t pgt_id, const std::string &message, int max_errors) {

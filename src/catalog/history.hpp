@@ -28,9 +28,10 @@ void FinishHistory(std::int64_t refresh_id, const std::string &status,
                    const RefreshOutcome *outcome, std::optional<TimestampUs> data_timestamp,
                    const std::string &error_message = {});
 
-// A committed refresh: populated, ACTIVE, error counter reset, timestamps set. NO_DATA passes
-// move last_refresh_at only.
-void RecordSuccess(std::int64_t pgt_id, const RefreshOutcome &outcome, TimestampUs data_timestamp);
+// A committed refresh: populated, ACTIVE, error counter reset, timestamps set, frontier (the
+// pg_snapshot the refresh read) stored. NO_DATA passes do not move data_timestamp.
+void RecordSuccess(std::int64_t pgt_id, const RefreshOutcome &outcome, TimestampUs data_timestamp,
+                   const std::string &frontier_snapshot);
 
 // A failed refresh: consecutive_errors + 1, error text and time; SUSPENDED once the counter
 // reaches max_errors. Returns true when this failure suspended the stream table.

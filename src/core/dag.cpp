@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <functional>
+#include <memory>
 #include <numeric>
-#include <queue>
 #include <string>
 #include <utility>
 
@@ -21,65 +21,100 @@ using Word = std::uint64_t;
 constexpr std::size_t kWordBits = 64;
 constexpr std::size_t kNone = static_cast<std::size_t>(-1);
 
+// Adjacency lists in one allocation (compressed sparse rows): row i is list[begin[i], begin[i+1]).
+// Tens of thousands of small vectors cost more in malloc than the graph work itself.
+struct Csr {
+	std::vector<std::size_t> begin{0};
+	std::vector<std::size_t> list;
+
+	void EndRow() {
+		begin.push_back(list.size());
+	}
+	const std::size_t *RowBegin(std::size_t i) const {
+		return list.data() + begin[i];
+	}
+	const std::size_t *RowEnd(std::size_t i) const {
+		return list.data() + begin[i + 1];
+	}
+	std::size_t RowSize(std::size_t i) const {
+		return begin[i + 1] - begin[i];
+	}
+};
+
 // Nodes sorted by pgt_id with normalized sources: the canonical form every later step works on,
 // so that nothing downstream can depend on the caller's row order.
 struct Prepared {
-	std::vector<StNode> nodes;                        // sorted by pgt_id
-	std::vector<std::vector<std::size_t>> st_sources; // ST inputs as indexes into nodes, ascending
+	std::vector<StNode> nodes; // sorted by pgt_id
+	Csr st_sources;            // ST inputs as indexes into nodes, ascending
 };
 
+// Index of the first element of sorted `values` not less than `key`. Branch-free: resolving every
+// edge is a binary search and mispredicted branches dominate a plain std::lower_bound here.
+std::size_t LowerBound(const std::vector<std::int64_t> &values, std::int64_t key) {
+	if (values.empty()) {
+		return 0;
+	}
+	const std::int64_t *base = values.data();
+	std::size_t len = values.size();
+	while (len > 1) {
+		std::size_t half = len / 2;
+		base = base[half - 1] < key ? base + half : base;
+		len -= half;
+	}
+	return static_cast<std::size_t>(base - values.data()) + (*base < key ? 1 : 0);
+}
+
 bool EdgeLess(const SourceEdge &a, const SourceEdge &b) {
-	return std::make_pair(a.is_stream_table, a.id) < std::make_pair(b.is_stream_table, b.id);
+	return a.is_stream_table != b.is_stream_table ? b.is_stream_table : a.id < b.id;
 }
 
 bool EdgeEqual(const SourceEdge &a, const SourceEdge &b) {
 	return a.is_stream_table == b.is_stream_table && a.id == b.id;
 }
 
-std::size_t FindById(const std::vector<StNode> &sorted, std::int64_t pgt_id) {
-	auto it =
-	    std::lower_bound(sorted.begin(), sorted.end(), pgt_id,
-	                     [](const StNode &node, std::int64_t id) { return node.pgt_id < id; });
-	if (it == sorted.end() || it->pgt_id != pgt_id) {
-		return kNone;
-	}
-	return static_cast<std::size_t>(it - sorted.begin());
-}
-
 // Sorts nodes and their sources and resolves stream-table edges. An edge to an unknown stream
 // table means the catalog is inconsistent; treating it as a base source would silently drop a
 // dependency, so it is an internal error.
-Prepared Prepare(std::vector<StNode> nodes) {
-	Prepared p;
-	std::sort(nodes.begin(), nodes.end(),
-	          [](const StNode &a, const StNode &b) { return a.pgt_id < b.pgt_id; });
-	for (std::size_t i = 1; i < nodes.size(); i++) {
-		if (nodes[i].pgt_id == nodes[i - 1].pgt_id) {
+Prepared Prepare(std::vector<StNode> input) {
+	std::size_t n = input.size();
+	// Sort (id, index) pairs rather than the nodes: moving strings around is the expensive part.
+	std::vector<std::pair<std::int64_t, std::size_t>> by_id(n);
+	for (std::size_t i = 0; i < n; i++) {
+		by_id[i] = {input[i].pgt_id, i};
+	}
+	std::sort(by_id.begin(), by_id.end());
+	std::vector<std::int64_t> ids(n);
+	for (std::size_t i = 0; i < n; i++) {
+		ids[i] = by_id[i].first;
+		if (i > 0 && ids[i] == ids[i - 1]) {
 			throw Error(kSqlstateInternalError, "duplicate stream table id " +
-			                                        std::to_string(nodes[i].pgt_id) +
+			                                        std::to_string(ids[i]) +
 			                                        " in dependency graph");
 		}
 	}
-	p.st_sources.resize(nodes.size());
-	for (std::size_t i = 0; i < nodes.size(); i++) {
-		auto &sources = nodes[i].sources;
+	Prepared p;
+	p.nodes.reserve(n);
+	p.st_sources.begin.reserve(n + 1);
+	for (std::size_t i = 0; i < n; i++) {
+		p.nodes.push_back(std::move(input[by_id[i].second]));
+		auto &sources = p.nodes.back().sources;
 		std::sort(sources.begin(), sources.end(), EdgeLess);
 		sources.erase(std::unique(sources.begin(), sources.end(), EdgeEqual), sources.end());
 		for (const SourceEdge &edge : sources) {
 			if (!edge.is_stream_table) {
 				continue;
 			}
-			std::size_t source = FindById(nodes, edge.id);
-			if (source == kNone) {
-				throw Error(kSqlstateInternalError, "unknown stream table id " +
-				                                        std::to_string(edge.id) +
-				                                        " in sources of " + nodes[i].display_name);
+			std::size_t source = LowerBound(ids, edge.id);
+			if (source == n || ids[source] != edge.id) {
+				throw Error(kSqlstateInternalError,
+				            "unknown stream table id " + std::to_string(edge.id) +
+				                " in sources of " + p.nodes.back().display_name);
 			}
 			// Sources are sorted by id and so are nodes: indexes come out ascending.
-			p.st_sources[i].push_back(source);
+			p.st_sources.list.push_back(source);
 		}
+		p.st_sources.EndRow();
 	}
-	p.nodes = std::move(nodes);
 	return p;
 }
 
@@ -87,7 +122,7 @@ Prepared Prepare(std::vector<StNode> nodes) {
 // stream-table source, so walking backwards through the smallest remaining source must loop; the
 // loop is reported forwards (source -> reader) starting at its smallest pgt_id, which makes the
 // message independent of input order.
-[[noreturn]] void ThrowCycle(const Prepared &p, const std::vector<bool> &done) {
+[[noreturn]] void ThrowCycle(const Prepared &p, const std::vector<char> &done) {
 	std::size_t start = 0;
 	while (done[start]) {
 		start++;
@@ -99,9 +134,10 @@ Prepared Prepare(std::vector<StNode> nodes) {
 		pos_in_path[cur] = path.size();
 		path.push_back(cur);
 		std::size_t next = kNone;
-		for (std::size_t source : p.st_sources[cur]) {
-			if (!done[source]) {
-				next = source;
+		for (const std::size_t *s = p.st_sources.RowBegin(cur); s != p.st_sources.RowEnd(cur);
+		     s++) {
+			if (!done[*s]) {
+				next = *s;
 				break;
 			}
 		}
@@ -119,35 +155,51 @@ Prepared Prepare(std::vector<StNode> nodes) {
 	throw Error(kSqlstateInvalidObjectDefinition, "cycle detected in dependency graph: " + text);
 }
 
+// Readers of each node, from the sources of each node; rows come out in ascending reader order.
+Csr Transpose(const Csr &sources, std::size_t n) {
+	Csr readers;
+	readers.begin.assign(n + 1, 0);
+	for (std::size_t s : sources.list) {
+		readers.begin[s + 1]++;
+	}
+	std::partial_sum(readers.begin.begin(), readers.begin.end(), readers.begin.begin());
+	readers.list.resize(sources.list.size());
+	std::vector<std::size_t> fill(readers.begin.begin(), readers.begin.end() - 1);
+	for (std::size_t i = 0; i < n; i++) {
+		for (const std::size_t *s = sources.RowBegin(i); s != sources.RowEnd(i); s++) {
+			readers.list[fill[*s]++] = i;
+		}
+	}
+	return readers;
+}
+
 // Kahn's algorithm over stream tables, smallest ready pgt_id first (indexes are in pgt_id order,
 // so a min-heap of indexes is enough). Returns indexes in topological order.
 std::vector<std::size_t> TopoSort(const Prepared &p) {
 	std::size_t n = p.nodes.size();
-	std::vector<std::size_t> in_degree(n, 0);
-	std::vector<std::vector<std::size_t>> readers(n);
+	Csr readers = Transpose(p.st_sources, n);
+	std::vector<std::size_t> in_degree(n);
+	std::vector<std::size_t> heap;
 	for (std::size_t i = 0; i < n; i++) {
-		in_degree[i] = p.st_sources[i].size();
-		for (std::size_t source : p.st_sources[i]) {
-			readers[source].push_back(i);
-		}
-	}
-	std::priority_queue<std::size_t, std::vector<std::size_t>, std::greater<std::size_t>> ready;
-	for (std::size_t i = 0; i < n; i++) {
+		in_degree[i] = p.st_sources.RowSize(i);
 		if (in_degree[i] == 0) {
-			ready.push(i);
+			heap.push_back(i); // ascending, hence already a valid min-heap
 		}
 	}
 	std::vector<std::size_t> order;
 	order.reserve(n);
-	std::vector<bool> done(n, false);
-	while (!ready.empty()) {
-		std::size_t i = ready.top();
-		ready.pop();
+	std::vector<char> done(n, 0);
+	auto greater = std::greater<std::size_t>();
+	while (!heap.empty()) {
+		std::pop_heap(heap.begin(), heap.end(), greater);
+		std::size_t i = heap.back();
+		heap.pop_back();
 		order.push_back(i);
-		done[i] = true;
-		for (std::size_t reader : readers[i]) {
-			if (--in_degree[reader] == 0) {
-				ready.push(reader);
+		done[i] = 1;
+		for (const std::size_t *r = readers.RowBegin(i); r != readers.RowEnd(i); r++) {
+			if (--in_degree[*r] == 0) {
+				heap.push_back(*r);
+				std::push_heap(heap.begin(), heap.end(), greater);
 			}
 		}
 	}
@@ -157,28 +209,57 @@ std::vector<std::size_t> TopoSort(const Prepared &p) {
 	return order;
 }
 
-// Fixed-width bitsets stored row after row in one allocation: row r is the branch of stream table
-// r (itself plus every ancestor, base sources included). Bits [0, n) are stream tables by
-// topological position, bits [n, n + bases) are base sources.
-class BranchRows {
+// Fixed-width bitsets stored row after row in one allocation, left uninitialized: each row is
+// written before it is read, and only up to its used prefix (see Dag::Build).
+class BitRows {
   public:
-	BranchRows(std::size_t rows, std::size_t bits)
-	    : width_((bits + kWordBits - 1) / kWordBits), words_(rows * width_, 0) {
-	}
-	std::size_t Width() const {
-		return width_;
+	BitRows(std::size_t rows, std::size_t width) : width_(width), words_(new Word[rows * width]) {
 	}
 	Word *Row(std::size_t r) {
-		return words_.data() + r * width_;
+		return words_.get() + r * width_;
 	}
 	const Word *Row(std::size_t r) const {
-		return words_.data() + r * width_;
+		return words_.get() + r * width_;
+	}
+
+  private:
+	std::size_t width_;
+	std::unique_ptr<Word[]> words_;
+};
+
+// Member bitsets of the groups being merged, one slot per live group; slots of groups merged
+// into another are reused.
+class GroupSlots {
+  public:
+	explicit GroupSlots(std::size_t width) : width_(width) {
+	}
+	// Invalidates pointers returned by Row().
+	std::size_t New() {
+		if (!free_.empty()) {
+			std::size_t slot = free_.back();
+			free_.pop_back();
+			std::fill_n(Row(slot), width_, 0);
+			return slot;
+		}
+		words_.resize(words_.size() + width_, 0);
+		return words_.size() / width_ - 1;
+	}
+	void Free(std::size_t slot) {
+		free_.push_back(slot);
+	}
+	Word *Row(std::size_t slot) {
+		return words_.data() + slot * width_;
 	}
 
   private:
 	std::size_t width_;
 	std::vector<Word> words_;
+	std::vector<std::size_t> free_;
 };
+
+std::size_t WordsFor(std::size_t bits) {
+	return (bits + kWordBits - 1) / kWordBits;
+}
 
 bool TestBit(const Word *row, std::size_t bit) {
 	return (row[bit / kWordBits] >> (bit % kWordBits)) & 1u;
@@ -186,6 +267,10 @@ bool TestBit(const Word *row, std::size_t bit) {
 
 void SetBit(Word *row, std::size_t bit) {
 	row[bit / kWordBits] |= Word{1} << (bit % kWordBits);
+}
+
+std::size_t LowestBit(Word word) {
+	return static_cast<std::size_t>(__builtin_ctzll(word));
 }
 
 bool Intersects(const Word *a, const Word *b, std::size_t width) {
@@ -196,30 +281,6 @@ bool Intersects(const Word *a, const Word *b, std::size_t width) {
 	}
 	return false;
 }
-
-class UnionFind {
-  public:
-	explicit UnionFind(std::size_t n) : parent_(n) {
-		std::iota(parent_.begin(), parent_.end(), 0);
-	}
-	std::size_t Find(std::size_t x) {
-		while (parent_[x] != x) {
-			parent_[x] = parent_[parent_[x]];
-			x = parent_[x];
-		}
-		return x;
-	}
-	void Union(std::size_t a, std::size_t b) {
-		a = Find(a);
-		b = Find(b);
-		if (a != b) {
-			parent_[std::max(a, b)] = std::min(a, b);
-		}
-	}
-
-  private:
-	std::vector<std::size_t> parent_;
-};
 
 } // namespace
 
@@ -234,29 +295,34 @@ Dag Dag::Build(std::vector<StNode> input) {
 	for (std::size_t t = 0; t < n; t++) {
 		position[order[t]] = t;
 	}
-	std::vector<std::vector<std::size_t>> st_sources(n);
+	dag.by_id_.resize(n);
+	for (std::size_t i = 0; i < n; i++) {
+		dag.by_id_[i] = {p.nodes[i].pgt_id, position[i]}; // p.nodes is sorted by pgt_id
+	}
+	Csr st_sources;
+	st_sources.begin.reserve(n + 1);
+	st_sources.list.reserve(p.st_sources.list.size());
 	dag.nodes_.reserve(n);
 	dag.topo_.reserve(n);
 	for (std::size_t t = 0; t < n; t++) {
-		for (std::size_t source : p.st_sources[order[t]]) {
-			st_sources[t].push_back(position[source]);
+		std::size_t i = order[t];
+		for (const std::size_t *s = p.st_sources.RowBegin(i); s != p.st_sources.RowEnd(i); s++) {
+			st_sources.list.push_back(position[*s]);
 		}
-		dag.nodes_.push_back(std::move(p.nodes[order[t]]));
+		st_sources.EndRow();
+		dag.nodes_.push_back(std::move(p.nodes[i]));
 		dag.topo_.push_back(dag.nodes_.back().pgt_id);
 	}
-	dag.by_id_.resize(n);
-	std::iota(dag.by_id_.begin(), dag.by_id_.end(), 0);
-	std::sort(dag.by_id_.begin(), dag.by_id_.end(), [&dag](std::size_t a, std::size_t b) {
-		return dag.nodes_[a].pgt_id < dag.nodes_[b].pgt_id;
-	});
-	dag.readers_.resize(n);
-	for (std::size_t t = 0; t < n; t++) {
-		for (std::size_t source : st_sources[t]) {
-			dag.readers_[source].push_back(t);
-		}
-	}
+	Csr readers = Transpose(st_sources, n);
+	dag.reader_begin_ = std::move(readers.begin);
+	dag.reader_list_ = std::move(readers.list);
 
-	// Base sources get bits after the stream tables, numbered in OID order.
+	// Bit layout shared by every bitset below: first the roots, i.e. base sources (in OID order)
+	// and one synthetic bit per stream table that reads nothing at all, then stream tables by
+	// topological position. Every branch contains a root and is closed under ancestors, so two
+	// branches intersect iff they share a root bit: overlap tests only read the short root
+	// prefix. And a branch only has bits below its own, so row t is a prefix of row_words(t)
+	// words; nothing past it is ever read or written, which halves the work on average.
 	std::vector<std::int64_t> base_ids;
 	for (const StNode &node : dag.nodes_) {
 		for (const SourceEdge &edge : node.sources) {
@@ -267,100 +333,205 @@ Dag Dag::Build(std::vector<StNode> input) {
 	}
 	std::sort(base_ids.begin(), base_ids.end());
 	base_ids.erase(std::unique(base_ids.begin(), base_ids.end()), base_ids.end());
-	auto base_bit = [&](std::int64_t oid) {
-		return n + static_cast<std::size_t>(
-		               std::lower_bound(base_ids.begin(), base_ids.end(), oid) - base_ids.begin());
-	};
+	Csr base_sources; // root bits read directly: base sources, or the synthetic bit
+	base_sources.begin.reserve(n + 1);
+	std::size_t first_st_bit = base_ids.size();
+	for (const StNode &node : dag.nodes_) {
+		for (const SourceEdge &edge : node.sources) {
+			if (!edge.is_stream_table) {
+				base_sources.list.push_back(LowerBound(base_ids, edge.id));
+			}
+		}
+		base_sources.EndRow();
+	}
+	std::vector<std::size_t> synthetic_root(n, kNone);
+	for (std::size_t t = 0; t < n; t++) {
+		if (dag.nodes_[t].sources.empty()) {
+			synthetic_root[t] = first_st_bit++;
+		}
+	}
+	std::size_t root_words = WordsFor(first_st_bit);
+	auto row_words = [first_st_bit](std::size_t t) { return WordsFor(first_st_bit + t + 1); };
 
-	// Branches once, in topological order: each is the union of its inputs' branches.
-	BranchRows branch(n, n + base_ids.size());
-	std::size_t width = branch.Width();
-	std::vector<std::vector<std::size_t>> base_sources(n);
+	// Branch of each stream table (itself plus every ancestor, base sources included), once, in
+	// topological order: the union of its inputs' branches.
+	std::size_t width = WordsFor(first_st_bit + n);
+	BitRows branch(n, width);
 	for (std::size_t t = 0; t < n; t++) {
 		Word *row = branch.Row(t);
-		SetBit(row, t);
-		for (std::size_t source : st_sources[t]) {
-			const Word *src = branch.Row(source);
-			for (std::size_t w = 0; w < width; w++) {
+		std::fill_n(row, row_words(t), 0);
+		SetBit(row, first_st_bit + t);
+		if (synthetic_root[t] != kNone) {
+			SetBit(row, synthetic_root[t]);
+		}
+		for (const std::size_t *s = st_sources.RowBegin(t); s != st_sources.RowEnd(t); s++) {
+			const Word *src = branch.Row(*s);
+			for (std::size_t w = 0, src_len = row_words(*s); w < src_len; w++) {
 				row[w] |= src[w];
 			}
 		}
-		for (const SourceEdge &edge : dag.nodes_[t].sources) {
-			if (!edge.is_stream_table) {
-				std::size_t bit = base_bit(edge.id);
-				base_sources[t].push_back(bit);
-				SetBit(row, bit);
-			}
+		for (const std::size_t *b = base_sources.RowBegin(t); b != base_sources.RowEnd(t); b++) {
+			SetBit(row, *b);
 		}
 	}
 
 	// Diamonds. For fan-in node D, a pair of distinct inputs (Ui, Uj) forms a diamond iff their
 	// branches intersect; its intermediates are the stream tables in exactly one of the two
-	// branches (the symmetric difference). D's group part is the union over all such pairs.
-	// Base inputs have the one-bit branch {b}: the pair (b, U) is a diamond iff b is in U's
-	// branch, with intermediates the stream tables of U's branch; two base inputs never overlap.
-	std::size_t st_words = (n + kWordBits - 1) / kWordBits;
-	Word last_mask = (n % kWordBits == 0) ? ~Word{0} : ((Word{1} << (n % kWordBits)) - 1);
-	std::vector<Word> intermediates(st_words);
-	std::vector<bool> in_group(n, false);
-	std::vector<bool> is_convergence(n, false);
-	UnionFind sets(n);
+	// branches. D's part of a group is D plus the union of these symmetric differences over all
+	// intersecting pairs. Summing over pairs would cost k^2 full rows for k inputs; instead note
+	// that the union equals, for each connected component C of the "branches intersect" graph
+	// on D's inputs with at least two inputs, (union of C's branches) minus (their intersection):
+	// if x is in one branch of C and not in another, some intersecting pair on the path between
+	// them differs on x. So the component is found with cheap root-prefix tests, and each input's
+	// row is read once. A base input b has the one-bit branch {b}: it joins the component of
+	// every input whose branch holds b, and makes the component's intersection free of stream
+	// tables; two base inputs never meet.
+	//
+	// Groups are merged with union-find. Visiting every intermediate of every diamond would be
+	// quadratic (in a deep graph each D has most of the graph as intermediates), so each group
+	// root also owns a member bitset: only intermediates outside D's group are visited, and each
+	// such visit either adds a stream table to its first group or merges two groups, which can
+	// happen at most n times in total. All bits involved while visiting D lie below D's own bit
+	// (groups formed so far only hold D's predecessors), so D's row prefix bounds every loop.
+	std::size_t first_st_word = first_st_bit / kWordBits;
+	Word base_mask = ~((Word{1} << (first_st_bit % kWordBits)) - 1); // ST bits of first_st_word
+	std::vector<Word> intermediates(width);
+	std::vector<Word> grouped(width, 0); // stream tables in some group
+	std::vector<char> is_convergence(n, 0);
+	std::vector<std::size_t> parent(n);
+	std::iota(parent.begin(), parent.end(), 0);
+	auto find = [](std::vector<std::size_t> &forest, std::size_t x) {
+		while (forest[x] != x) {
+			forest[x] = forest[forest[x]];
+			x = forest[x];
+		}
+		return x;
+	};
+	std::vector<std::size_t> slot_of_root(n, kNone);
+	GroupSlots slots(width);
+	std::vector<std::size_t> input_parent;                         // union-find over D's inputs
+	std::vector<std::pair<std::size_t, std::size_t>> by_component; // (component, input)
+	std::vector<const Word *> rows;                                // branches of one component
+	std::vector<std::size_t> lens;
 	for (std::size_t d = 0; d < n; d++) {
-		const std::vector<std::size_t> &sts = st_sources[d];
-		const std::vector<std::size_t> &bases = base_sources[d];
-		if (sts.size() + bases.size() < 2 || sts.empty()) {
+		const std::size_t *sts = st_sources.RowBegin(d);
+		const std::size_t *bases = base_sources.RowBegin(d);
+		std::size_t st_count = st_sources.RowSize(d);
+		std::size_t input_count = st_count + base_sources.RowSize(d);
+		if (st_count == 0 || input_count < 2) {
 			continue;
 		}
-		std::fill(intermediates.begin(), intermediates.end(), 0);
-		bool diamond = false;
-		for (std::size_t i = 0; i < sts.size(); i++) {
+		// Inputs 0..st_count-1 are stream tables, the rest base sources.
+		input_parent.resize(input_count);
+		std::iota(input_parent.begin(), input_parent.end(), 0);
+		for (std::size_t i = 0; i < st_count; i++) {
 			const Word *bi = branch.Row(sts[i]);
-			for (std::size_t j = i + 1; j < sts.size(); j++) {
-				const Word *bj = branch.Row(sts[j]);
-				if (!Intersects(bi, bj, width)) {
+			std::size_t prefix = std::min(root_words, row_words(sts[i]));
+			for (std::size_t j = i + 1; j < input_count; j++) {
+				std::size_t ri = find(input_parent, i);
+				std::size_t rj = find(input_parent, j);
+				if (ri == rj) {
 					continue;
 				}
-				diamond = true;
-				for (std::size_t w = 0; w < st_words; w++) {
-					intermediates[w] |= bi[w] ^ bj[w];
+				bool meet = j < st_count ? Intersects(bi, branch.Row(sts[j]),
+				                                      std::min(prefix, row_words(sts[j])))
+				                         : TestBit(bi, bases[j - st_count]);
+				if (meet) {
+					input_parent[std::max(ri, rj)] = std::min(ri, rj);
 				}
 			}
-			for (std::size_t bit : bases) {
-				if (!TestBit(bi, bit)) {
-					continue;
+		}
+		by_component.clear();
+		for (std::size_t i = 0; i < input_count; i++) {
+			by_component.emplace_back(find(input_parent, i), i);
+		}
+		std::sort(by_component.begin(), by_component.end());
+		std::size_t len = row_words(d);
+		std::fill_n(intermediates.begin(), len, 0);
+		bool diamond = false;
+		for (std::size_t start = 0, end; start < input_count; start = end) {
+			rows.clear();
+			lens.clear();
+			bool has_base = false;
+			for (end = start;
+			     end < input_count && by_component[end].first == by_component[start].first; end++) {
+				std::size_t input = by_component[end].second;
+				if (input < st_count) {
+					rows.push_back(branch.Row(sts[input]));
+					lens.push_back(row_words(sts[input]));
+				} else {
+					has_base = true;
 				}
-				diamond = true;
-				for (std::size_t w = 0; w < st_words; w++) {
-					intermediates[w] |= bi[w];
+			}
+			if (end - start < 2) {
+				continue;
+			}
+			diamond = true;
+			// Union minus intersection, word by word; past a row's prefix its words are zero.
+			std::size_t all_len = has_base ? 0 : *std::min_element(lens.begin(), lens.end());
+			for (std::size_t w = 0; w < all_len; w++) {
+				Word any = 0;
+				Word all = ~Word{0};
+				for (const Word *row : rows) {
+					any |= row[w];
+					all &= row[w];
+				}
+				intermediates[w] |= any & ~all;
+			}
+			for (std::size_t m = 0; m < rows.size(); m++) {
+				for (std::size_t w = all_len; w < lens[m]; w++) {
+					intermediates[w] |= rows[m][w];
 				}
 			}
 		}
 		if (!diamond) {
 			continue;
 		}
-		intermediates[st_words - 1] &= last_mask;
-		is_convergence[d] = true;
-		in_group[d] = true;
-		for (std::size_t w = 0; w < st_words; w++) {
-			for (Word bits = intermediates[w]; bits != 0; bits &= bits - 1) {
-				std::size_t member =
-				    w * kWordBits + static_cast<std::size_t>(__builtin_ctzll(bits));
-				in_group[member] = true;
-				sets.Union(member, d);
+		intermediates[first_st_word] &= base_mask;
+		is_convergence[d] = 1;
+		std::size_t d_bit = first_st_bit + d;
+		if (!TestBit(grouped.data(), d_bit)) {
+			SetBit(grouped.data(), d_bit);
+			slot_of_root[d] = slots.New();
+			SetBit(slots.Row(slot_of_root[d]), d_bit);
+		}
+		std::size_t root = find(parent, d);
+		Word *members = slots.Row(slot_of_root[root]);
+		for (std::size_t w = first_st_word; w < len; w++) {
+			Word fresh = intermediates[w] & ~grouped[w];
+			grouped[w] |= fresh;
+			members[w] |= fresh;
+			for (; fresh != 0; fresh &= fresh - 1) {
+				parent[w * kWordBits + LowestBit(fresh) - first_st_bit] = root;
+			}
+			for (Word other = intermediates[w] & ~members[w]; other != 0;
+			     other = intermediates[w] & ~members[w]) {
+				std::size_t other_root =
+				    find(parent, w * kWordBits + LowestBit(other) - first_st_bit);
+				const Word *theirs = slots.Row(slot_of_root[other_root]);
+				for (std::size_t v = first_st_word; v < len; v++) {
+					members[v] |= theirs[v];
+				}
+				slots.Free(slot_of_root[other_root]);
+				slot_of_root[other_root] = kNone;
+				parent[other_root] = root;
 			}
 		}
 	}
 
 	// Groups in order of their first member's topological position; members and convergence
-	// points come out in topological order because t runs in that order.
+	// points come out in topological order because t runs in that order. Strictest policy wins
+	// over convergence points only; a singleton keeps its own policy.
 	std::vector<std::size_t> group_of_root(n, kNone);
 	dag.group_of_.resize(n);
 	for (std::size_t t = 0; t < n; t++) {
 		const StNode &node = dag.nodes_[t];
-		std::size_t root = in_group[t] ? sets.Find(t) : t;
-		if (!in_group[t] || group_of_root[root] == kNone) {
+		bool in_group = TestBit(grouped.data(), first_st_bit + t);
+		std::size_t root = in_group ? find(parent, t) : t;
+		if (!in_group || group_of_root[root] == kNone) {
 			group_of_root[root] = dag.groups_.size();
-			dag.groups_.push_back(Group{{}, {}, node.policy, true});
+			dag.groups_.push_back(
+			    Group{{}, {}, in_group ? SchedulePolicy::kFastest : node.policy, in_group});
 		}
 		std::size_t g = group_of_root[root];
 		Group &group = dag.groups_[g];
@@ -368,19 +539,9 @@ Dag Dag::Build(std::vector<StNode> input) {
 		group.members.push_back(node.pgt_id);
 		if (is_convergence[t]) {
 			group.convergence.push_back(node.pgt_id);
+			group.policy = Stricter(group.policy, node.policy);
 		}
 		group.atomic = group.atomic && node.consistency == DiamondConsistency::kAtomic;
-	}
-	// Strictest wins over convergence points only; a singleton keeps its own policy.
-	for (Group &group : dag.groups_) {
-		if (group.IsSingleton()) {
-			group.atomic = false;
-			continue;
-		}
-		group.policy = SchedulePolicy::kFastest;
-		for (std::int64_t id : group.convergence) {
-			group.policy = Stricter(group.policy, dag.Node(id).policy);
-		}
 	}
 	return dag;
 }
@@ -394,13 +555,13 @@ const std::vector<Group> &Dag::Groups() const {
 }
 
 std::size_t Dag::IndexOf(std::int64_t pgt_id) const {
-	auto it = std::lower_bound(
-	    by_id_.begin(), by_id_.end(), pgt_id,
-	    [this](std::size_t index, std::int64_t id) { return nodes_[index].pgt_id < id; });
-	if (it == by_id_.end() || nodes_[*it].pgt_id != pgt_id) {
+	auto it = std::lower_bound(by_id_.begin(), by_id_.end(), pgt_id,
+	                           [](const std::pair<std::int64_t, std::size_t> &entry,
+	                              std::int64_t id) { return entry.first < id; });
+	if (it == by_id_.end() || it->first != pgt_id) {
 		throw Error(kSqlstateInternalError, "unknown stream table id " + std::to_string(pgt_id));
 	}
-	return *it;
+	return it->second;
 }
 
 const StNode &Dag::Node(std::int64_t pgt_id) const {
@@ -413,15 +574,16 @@ std::size_t Dag::GroupOf(std::int64_t pgt_id) const {
 
 std::vector<std::int64_t> Dag::Downstream(std::int64_t pgt_id) const {
 	std::size_t start = IndexOf(pgt_id);
-	std::vector<bool> seen(nodes_.size(), false);
+	std::vector<char> seen(nodes_.size(), 0);
 	std::vector<std::size_t> stack{start};
 	std::vector<std::size_t> found;
 	while (!stack.empty()) {
 		std::size_t t = stack.back();
 		stack.pop_back();
-		for (std::size_t reader : readers_[t]) {
+		for (std::size_t r = reader_begin_[t]; r < reader_begin_[t + 1]; r++) {
+			std::size_t reader = reader_list_[r];
 			if (!seen[reader]) {
-				seen[reader] = true;
+				seen[reader] = 1;
 				found.push_back(reader);
 				stack.push_back(reader);
 			}

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace pgtrickle::core {
@@ -66,12 +67,15 @@ class Dag {
 	Dag() = default;
 	std::size_t IndexOf(std::int64_t pgt_id) const;
 
-	std::vector<StNode> nodes_;                     // in topological order
-	std::vector<std::int64_t> topo_;                // pgt_ids of nodes_
-	std::vector<std::size_t> by_id_;                // node indexes sorted by pgt_id, for lookups
-	std::vector<std::vector<std::size_t>> readers_; // direct ST readers of each node, by index
+	// Everything is indexed by topological position.
+	std::vector<StNode> nodes_;
+	std::vector<std::int64_t> topo_;                          // pgt_ids of nodes_
+	std::vector<std::pair<std::int64_t, std::size_t>> by_id_; // (pgt_id, index) sorted, for lookups
+	std::vector<std::size_t>
+	    reader_begin_; // readers of node i: reader_list_[begin_[i], begin_[i+1])
+	std::vector<std::size_t> reader_list_;
 	std::vector<Group> groups_;
-	std::vector<std::size_t> group_of_; // group index of each node
+	std::vector<std::size_t> group_of_;
 };
 
 // Would adding `candidate` (new pgt_id) or replacing the node with its pgt_id create a cycle?

@@ -8,7 +8,10 @@
 #include "bridge/guard.hpp"
 #include "bridge/security.hpp"
 #include "bridge/spi.hpp"
+#include "capture/capture.hpp"
 #include "refresh/write_guard.hpp"
+
+#include <algorithm>
 
 extern "C" {
 #include "postgres.h"
@@ -25,6 +28,31 @@ namespace {
 
 // Advisory lock class for stream-table refreshes ('pgtr').
 constexpr std::int64_t kLockClass = 0x70677472;
+
+// Whether st must be recomputed: never populated, marked for rebuild, base changes it has not
+// consumed, or an upstream stream table that changed after st last did (in this unit, or before).
+bool HasWork(const catalog::StreamTable &st, const std::vector<Oid> &changed_in_unit) {
+	if (!st.is_populated || st.needs_reinit) {
+		return true;
+	}
+	for (const auto &dep : st.deps) {
+		if (std::find(changed_in_unit.begin(), changed_in_unit.end(), dep.relid) !=
+		    changed_in_unit.end()) {
+			return true;
+		}
+	}
+	auto upstream = SpiExec(
+	    "SELECT EXISTS (SELECT 1 FROM pgtrickle.pgt_dependencies d "
+	    "JOIN pgtrickle.pgt_stream_tables s ON s.pgt_relid = d.source_relid "
+	    "JOIN pgtrickle.pgt_stream_tables me ON me.pgt_id = d.pgt_id "
+	    "WHERE d.pgt_id = $1::bigint AND s.data_timestamp IS DISTINCT FROM NULL "
+	    "AND (me.data_timestamp IS NULL OR s.data_timestamp > me.data_timestamp))",
+	    {std::to_string(st.pgt_id)});
+	if (upstream.Get(0, 0) == "t") {
+		return true;
+	}
+	return capture::HasPendingBaseChanges(st);
+}
 
 catalog::RefreshOutcome ExecuteFull(const catalog::StreamTable &st, Snapshot snapshot) {
 	catalog::RefreshOutcome outcome;
@@ -66,9 +94,21 @@ UnitResult RefreshUnit(const std::vector<catalog::StreamTable> &members, const U
 	// reaches all of them or none.
 	Snapshot snapshot = PgCall([] { return RegisterSnapshot(GetTransactionSnapshot()); });
 	catalog::TimestampUs data_timestamp = catalog::NowUs();
+	SpiOptions on_snapshot;
+	on_snapshot.snapshot = snapshot;
+	on_snapshot.read_only = true;
+	// The frontier: which source changes this refresh consumed (see capture.hpp).
+	std::string frontier =
+	    SpiExec("SELECT pg_catalog.pg_current_snapshot()::text", {}, on_snapshot).Get(0, 0);
+	std::vector<Oid> changed_in_unit;
 	for (const auto &st : members) {
 		*failed_member = st.pgt_id;
-		result.outcomes.push_back(ExecuteFull(st, snapshot));
+		if (HasWork(st, changed_in_unit)) {
+			result.outcomes.push_back(ExecuteFull(st, snapshot));
+			changed_in_unit.push_back(st.relid);
+		} else {
+			result.outcomes.push_back(catalog::RefreshOutcome{"NO_DATA", 0, 0});
+		}
 	}
 	*failed_member = 0;
 	PgCall([&] { UnregisterSnapshot(snapshot); });
@@ -81,7 +121,7 @@ UnitResult RefreshUnit(const std::vector<catalog::StreamTable> &members, const U
 		result.epoch = catalog::BumpGroupEpoch(ids);
 	}
 	for (std::size_t i = 0; i < members.size(); i++) {
-		catalog::RecordSuccess(members[i].pgt_id, result.outcomes[i], data_timestamp);
+		catalog::RecordSuccess(members[i].pgt_id, result.outcomes[i], data_timestamp, frontier);
 		catalog::FinishHistory(history_ids[i], "COMPLETED", &result.outcomes[i], data_timestamp);
 		if (result.epoch) {
 			bridge::AsExtensionOwner as_owner;
@@ -89,6 +129,9 @@ UnitResult RefreshUnit(const std::vector<catalog::StreamTable> &members, const U
 			        "WHERE refresh_id = $1::bigint",
 			        {std::to_string(history_ids[i]), std::to_string(*result.epoch)});
 		}
+	}
+	for (const auto &st : members) {
+		capture::TrimBuffers(capture::CapturedTablesOf(st.pgt_id));
 	}
 	return result;
 }

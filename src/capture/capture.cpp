@@ -1,0 +1,308 @@
+// Change capture (see capture.hpp).
+#include "capture/capture.hpp"
+
+#include "bridge/security.hpp"
+#include "bridge/spi.hpp"
+#include "config/guc.hpp"
+
+#include <algorithm>
+
+namespace pgtrickle::capture {
+
+using bridge::QuoteIdent;
+using bridge::QuoteLiteral;
+using bridge::SpiExec;
+
+namespace {
+
+std::string BufferSchema() {
+	return config::change_buffer_schema ? config::change_buffer_schema : "pgtrickle_changes";
+}
+
+std::string OidList(const std::vector<Oid> &oids) {
+	std::string out = "{";
+	for (std::size_t i = 0; i < oids.size(); i++) {
+		out += (i ? "," : "") + std::to_string(oids[i]);
+	}
+	return out + "}";
+}
+
+// Creates buffer, capture function and triggers for one table. As extension owner.
+void InstallCapture(Oid relid) {
+	std::string schema = BufferSchema();
+	std::string buffer_name = "changes_" + std::to_string(relid);
+	std::string buffer = QuoteIdent(schema) + "." + QuoteIdent(buffer_name);
+	std::string function = QuoteIdent(schema) + "." + QuoteIdent("capture_" + std::to_string(relid));
+	std::string source = SpiExec("SELECT $1::oid::regclass::text", {std::to_string(relid)}).Get(0, 0);
+
+	auto has_schema = SpiExec("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1", {schema});
+	if (has_schema.rows.empty()) {
+		SpiExec("CREATE SCHEMA " + QuoteIdent(schema));
+		SpiExec("REVOKE ALL ON SCHEMA " + QuoteIdent(schema) + " FROM PUBLIC");
+	}
+	// Same column types as the source, no constraints (TRUNCATE markers carry NULLs).
+	SpiExec("CREATE TABLE " + buffer + " AS SELECT NULL::pg_catalog.xid8 AS __pgt_xid, "
+	        "NULL::pg_catalog.\"char\" AS __pgt_action, s.* FROM " + source + " s WITH NO DATA");
+	SpiExec("ALTER TABLE " + buffer + " ALTER COLUMN __pgt_xid SET NOT NULL, "
+	        "ALTER COLUMN __pgt_action SET NOT NULL");
+	SpiExec("CREATE INDEX ON " + buffer + " (__pgt_xid)");
+	SpiExec("REVOKE ALL ON " + buffer + " FROM PUBLIC");
+
+	auto cols = SpiExec("SELECT a.attname FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1::oid "
+	                    "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+	                    {std::to_string(relid)});
+	std::string target = "__pgt_xid, __pgt_action";
+	std::string new_values;
+	std::string old_values;
+	for (const auto &row : cols.rows) {
+		std::string col = QuoteIdent(*row[0]);
+		target += ", " + col;
+		new_values += ", n." + col;
+		old_values += ", o." + col;
+	}
+	std::string insert = "INSERT INTO " + buffer + " (" + target + ") ";
+	std::string body =
+	    "BEGIN\n"
+	    "  IF TG_OP = 'INSERT' THEN\n"
+	    "    " + insert + "SELECT pg_catalog.pg_current_xact_id(), 'I'" + new_values +
+	    " FROM __pgt_new n;\n"
+	    "  ELSIF TG_OP = 'UPDATE' THEN\n"
+	    "    " + insert + "SELECT pg_catalog.pg_current_xact_id(), 'D'" + old_values +
+	    " FROM __pgt_old o;\n"
+	    "    " + insert + "SELECT pg_catalog.pg_current_xact_id(), 'I'" + new_values +
+	    " FROM __pgt_new n;\n"
+	    "  ELSIF TG_OP = 'DELETE' THEN\n"
+	    "    " + insert + "SELECT pg_catalog.pg_current_xact_id(), 'D'" + old_values +
+	    " FROM __pgt_old o;\n"
+	    "  ELSE\n"
+	    "    INSERT INTO " + buffer + " (__pgt_xid, __pgt_action) "
+	    "VALUES (pg_catalog.pg_current_xact_id(), 'T');\n"
+	    "  END IF;\n"
+	    "  RETURN NULL;\n"
+	    "END\n";
+	SpiExec("CREATE FUNCTION " + function + "() RETURNS trigger LANGUAGE plpgsql "
+	        "SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS " + QuoteLiteral(body));
+	SpiExec("REVOKE ALL ON FUNCTION " + function + "() FROM PUBLIC");
+	SpiExec("CREATE TRIGGER __pgt_capture_ins AFTER INSERT ON " + source +
+	        " REFERENCING NEW TABLE AS __pgt_new FOR EACH STATEMENT EXECUTE FUNCTION " + function +
+	        "()");
+	SpiExec("CREATE TRIGGER __pgt_capture_upd AFTER UPDATE ON " + source +
+	        " REFERENCING OLD TABLE AS __pgt_old NEW TABLE AS __pgt_new FOR EACH STATEMENT "
+	        "EXECUTE FUNCTION " + function + "()");
+	SpiExec("CREATE TRIGGER __pgt_capture_del AFTER DELETE ON " + source +
+	        " REFERENCING OLD TABLE AS __pgt_old FOR EACH STATEMENT EXECUTE FUNCTION " + function +
+	        "()");
+	SpiExec("CREATE TRIGGER __pgt_capture_trunc AFTER TRUNCATE ON " + source +
+	        " FOR EACH STATEMENT EXECUTE FUNCTION " + function + "()");
+	SpiExec("INSERT INTO pgtrickle.pgt_change_tracking (source_relid, buffer_schema, buffer_name) "
+	        "VALUES ($1::oid, $2, $3)",
+	        {std::to_string(relid), schema, buffer_name});
+}
+
+void DropCapture(Oid relid, const std::string &schema, const std::string &buffer_name,
+                 bool source_exists) {
+	std::string qschema = QuoteIdent(schema);
+	if (source_exists) {
+		std::string source =
+		    SpiExec("SELECT $1::oid::regclass::text", {std::to_string(relid)}).Get(0, 0);
+		for (const char *t : {"__pgt_capture_ins", "__pgt_capture_upd", "__pgt_capture_del",
+		                      "__pgt_capture_trunc"}) {
+			SpiExec(std::string("DROP TRIGGER IF EXISTS ") + t + " ON " + source);
+		}
+	}
+	SpiExec("DROP FUNCTION IF EXISTS " + qschema + "." +
+	        QuoteIdent("capture_" + std::to_string(relid)) + "()");
+	SpiExec("DROP TABLE IF EXISTS " + qschema + "." + QuoteIdent(buffer_name));
+	SpiExec("DELETE FROM pgtrickle.pgt_change_tracking WHERE source_relid = $1::oid",
+	        {std::to_string(relid)});
+}
+
+// Frontier snapshot text of a stream table, or NULL when it has never refreshed.
+const char *kFrontierExpr = "(SELECT (st.frontier->>'snapshot')::pg_catalog.pg_snapshot "
+                            "FROM pgtrickle.pgt_stream_tables st WHERE st.pgt_id = $1::bigint)";
+
+} // namespace
+
+std::vector<Oid> BaseTablesOf(const std::vector<catalog::Dependency> &deps,
+                              std::vector<Oid> *uncapturable) {
+	std::vector<Oid> tables;
+	std::vector<Oid> views;
+	for (const auto &dep : deps) {
+		if (dep.type == "TABLE") {
+			tables.push_back(dep.relid);
+		} else if (dep.type == "VIEW") {
+			views.push_back(dep.relid);
+		} else if (dep.type != "STREAM_TABLE" && uncapturable) {
+			uncapturable->push_back(dep.relid);
+		}
+	}
+	if (!views.empty()) {
+		// Relations under the views, through their rewrite rules' dependencies, recursively.
+		auto r = SpiExec(
+		    "WITH RECURSIVE under(relid) AS ("
+		    "  SELECT unnest($1::oid[]) "
+		    "  UNION "
+		    "  SELECT d.refobjid FROM under u "
+		    "  JOIN pg_catalog.pg_rewrite w ON w.ev_class = u.relid "
+		    "  JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass "
+		    "   AND d.objid = w.oid AND d.refclassid = 'pg_catalog.pg_class'::regclass "
+		    "   AND d.refobjid <> u.relid) "
+		    "SELECT u.relid, c.relkind, EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables s "
+		    "WHERE s.pgt_relid = u.relid) FROM under u "
+		    "JOIN pg_catalog.pg_class c ON c.oid = u.relid ORDER BY 1",
+		    {OidList(views)});
+		for (const auto &row : r.rows) {
+			Oid relid = static_cast<Oid>(std::stoul(*row[0]));
+			const std::string &kind = *row[1];
+			bool is_st = *row[2] == "t";
+			if (is_st || kind == "v") {
+				continue;
+			}
+			if (kind == "r" || kind == "p") {
+				tables.push_back(relid);
+			} else if (uncapturable) {
+				uncapturable->push_back(relid);
+			}
+		}
+	}
+	std::sort(tables.begin(), tables.end());
+	tables.erase(std::unique(tables.begin(), tables.end()), tables.end());
+	return tables;
+}
+
+void AttachConsumer(std::int64_t pgt_id, const std::vector<Oid> &tables) {
+	bridge::AsExtensionOwner as_owner;
+	for (Oid relid : tables) {
+		auto tracked = SpiExec("SELECT 1 FROM pgtrickle.pgt_change_tracking "
+		                       "WHERE source_relid = $1::oid",
+		                       {std::to_string(relid)});
+		if (tracked.rows.empty()) {
+			InstallCapture(relid);
+		}
+		SpiExec("UPDATE pgtrickle.pgt_change_tracking SET consumers = "
+		        "(SELECT array_agg(DISTINCT c ORDER BY c) FROM "
+		        "unnest(consumers || $2::bigint) c) WHERE source_relid = $1::oid",
+		        {std::to_string(relid), std::to_string(pgt_id)});
+	}
+}
+
+void DetachConsumer(std::int64_t pgt_id) {
+	bridge::AsExtensionOwner as_owner;
+	SpiExec("UPDATE pgtrickle.pgt_change_tracking SET consumers = "
+	        "pg_catalog.array_remove(consumers, $1::bigint) WHERE $1::bigint = ANY (consumers)",
+	        {std::to_string(pgt_id)});
+}
+
+void RebuildCapture(Oid relid) {
+	bridge::AsExtensionOwner as_owner;
+	auto t = SpiExec("SELECT buffer_schema, buffer_name, consumers::text "
+	                 "FROM pgtrickle.pgt_change_tracking WHERE source_relid = $1::oid",
+	                 {std::to_string(relid)});
+	if (t.rows.empty()) {
+		return;
+	}
+	std::string consumers = *t.rows[0][2];
+	DropCapture(relid, *t.rows[0][0], *t.rows[0][1], true);
+	InstallCapture(relid);
+	SpiExec("UPDATE pgtrickle.pgt_change_tracking SET consumers = $2::bigint[] "
+	        "WHERE source_relid = $1::oid",
+	        {std::to_string(relid), consumers});
+}
+
+std::vector<Oid> CapturedTablesOf(std::int64_t pgt_id) {
+	auto r = SpiExec("SELECT source_relid FROM pgtrickle.pgt_change_tracking "
+	                 "WHERE $1::bigint = ANY (consumers) ORDER BY 1",
+	                 {std::to_string(pgt_id)});
+	std::vector<Oid> out;
+	for (const auto &row : r.rows) {
+		out.push_back(static_cast<Oid>(std::stoul(*row[0])));
+	}
+	return out;
+}
+
+void CollectGarbage() {
+	bridge::AsExtensionOwner as_owner;
+	SpiExec("UPDATE pgtrickle.pgt_change_tracking t SET consumers = coalesce(("
+	        "SELECT array_agg(c ORDER BY c) FROM unnest(t.consumers) c "
+	        "WHERE EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables s WHERE s.pgt_id = c)), '{}') "
+	        "WHERE EXISTS (SELECT 1 FROM unnest(t.consumers) c WHERE NOT EXISTS "
+	        "(SELECT 1 FROM pgtrickle.pgt_stream_tables s WHERE s.pgt_id = c))");
+	auto dead = SpiExec("SELECT t.source_relid, t.buffer_schema, t.buffer_name, "
+	                    "EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = t.source_relid) "
+	                    "FROM pgtrickle.pgt_change_tracking t WHERE t.consumers = '{}' "
+	                    "OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c "
+	                    "WHERE c.oid = t.source_relid)");
+	for (const auto &row : dead.rows) {
+		DropCapture(static_cast<Oid>(std::stoul(*row[0])), *row[1], *row[2], *row[3] == "t");
+	}
+}
+
+bool HasPendingBaseChanges(const catalog::StreamTable &st) {
+	auto r = SpiExec(
+	    "SELECT t.buffer_schema, t.buffer_name FROM pgtrickle.pgt_change_tracking t "
+	    "WHERE $1::bigint = ANY (t.consumers)",
+	    {std::to_string(st.pgt_id)});
+	for (const auto &row : r.rows) {
+		std::string buffer = QuoteIdent(*row[0]) + "." + QuoteIdent(*row[1]);
+		auto p = SpiExec("SELECT EXISTS (SELECT 1 FROM " + buffer + " b, " + kFrontierExpr +
+		                     " AS f(s) WHERE f.s IS NULL OR (b.__pgt_xid >= "
+		                     "pg_catalog.pg_snapshot_xmin(f.s) AND NOT "
+		                     "pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, f.s)))",
+		                 {std::to_string(st.pgt_id)});
+		if (p.Get(0, 0) == "t") {
+			return true;
+		}
+	}
+	std::vector<Oid> uncapturable;
+	BaseTablesOf(st.deps, &uncapturable);
+	return !uncapturable.empty();
+}
+
+bool HasPendingTruncate(const catalog::StreamTable &st) {
+	auto r = SpiExec(
+	    "SELECT t.buffer_schema, t.buffer_name FROM pgtrickle.pgt_change_tracking t "
+	    "WHERE $1::bigint = ANY (t.consumers)",
+	    {std::to_string(st.pgt_id)});
+	for (const auto &row : r.rows) {
+		std::string buffer = QuoteIdent(*row[0]) + "." + QuoteIdent(*row[1]);
+		auto p = SpiExec("SELECT EXISTS (SELECT 1 FROM " + buffer + " b, " + kFrontierExpr +
+		                     " AS f(s) WHERE b.__pgt_action = 'T' AND (f.s IS NULL OR "
+		                     "NOT pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, f.s)))",
+		                 {std::to_string(st.pgt_id)});
+		if (p.Get(0, 0) == "t") {
+			return true;
+		}
+	}
+	return false;
+}
+
+void TrimBuffers(const std::vector<Oid> &tables) {
+	bridge::AsExtensionOwner as_owner;
+	for (Oid relid : tables) {
+		auto t = SpiExec("SELECT buffer_schema, buffer_name, consumers::text "
+		                 "FROM pgtrickle.pgt_change_tracking WHERE source_relid = $1::oid",
+		                 {std::to_string(relid)});
+		if (t.rows.empty()) {
+			continue;
+		}
+		std::string buffer = QuoteIdent(*t.rows[0][0]) + "." + QuoteIdent(*t.rows[0][1]);
+		// Rows older than every consumer's frontier xmin are visible to all of them: consumed.
+		SpiExec("DELETE FROM " + buffer + " WHERE __pgt_xid < (SELECT min(pg_catalog."
+		        "pg_snapshot_xmin((s.frontier->>'snapshot')::pg_catalog.pg_snapshot)) "
+		        "FROM pgtrickle.pgt_stream_tables s WHERE s.pgt_id = ANY ($1::bigint[]) "
+		        "HAVING count(*) = count(s.frontier->>'snapshot'))",
+		        {*t.rows[0][2]});
+	}
+}
+
+std::optional<std::string> BufferOf(Oid relid) {
+	auto t = SpiExec("SELECT buffer_schema, buffer_name FROM pgtrickle.pgt_change_tracking "
+	                 "WHERE source_relid = $1::oid",
+	                 {std::to_string(relid)});
+	if (t.rows.empty()) {
+		return std::nullopt;
+	}
+	return QuoteIdent(*t.rows[0][0]) + "." + QuoteIdent(*t.rows[0][1]);
+}
+
+} // namespace pgtrickle::capture

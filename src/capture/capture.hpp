@@ -1,0 +1,62 @@
+// Change capture (SPEC §5, issue "change capture"): statement-level AFTER triggers with transition
+// tables copy every change of a tracked base table into its change buffer
+// <change_buffer_schema>.changes_<relid>, shared by every stream table reading that table.
+//
+// Which buffered changes a stream table has consumed is decided by transaction visibility, not by
+// sequence order: each buffer row carries the top-level xid of the writing transaction, and each
+// stream table stores, as its frontier, the snapshot (pg_snapshot) its last refresh read. A row is
+// pending for a stream table iff its xid is not visible in that frontier; a transaction that began
+// before a refresh and commits after it is therefore consumed by the next refresh, exactly once.
+#pragma once
+
+#include "catalog/catalog.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "postgres.h"
+}
+
+namespace pgtrickle::capture {
+
+// Base tables whose changes a stream table depends on: its TABLE sources plus the tables under
+// its VIEW sources (recursively). Stream-table sources are excluded (their data_timestamp says
+// when they changed). Matviews and foreign tables cannot be captured and are returned in
+// *uncapturable.
+std::vector<Oid> BaseTablesOf(const std::vector<catalog::Dependency> &deps,
+                              std::vector<Oid> *uncapturable);
+
+// Installs capture on each table (if not yet tracked) and registers pgt_id as a consumer.
+// Runs as the extension owner. C++ regime; needs SPI.
+void AttachConsumer(std::int64_t pgt_id, const std::vector<Oid> &tables);
+
+// Removes pgt_id from every tracked table's consumers (before re-attaching a new query's sources).
+void DetachConsumer(std::int64_t pgt_id);
+
+// Removes consumers that no longer exist and drops the capture (triggers, function, buffer) of
+// tables nobody consumes or that were dropped.
+void CollectGarbage();
+
+// Whether any captured base table of st has changes its frontier has not consumed (or st reads an
+// uncapturable source, which counts as always changed).
+bool HasPendingBaseChanges(const catalog::StreamTable &st);
+
+// Whether a TRUNCATE of a source is pending for st (forces the next refresh to be FULL).
+bool HasPendingTruncate(const catalog::StreamTable &st);
+
+// Recreates buffer, function and triggers of a tracked table after ALTER TABLE changed its
+// columns, keeping its consumers (whose next refresh is a full rebuild: needs_reinit).
+void RebuildCapture(Oid relid);
+
+// Tables captured for st (it is one of their consumers).
+std::vector<Oid> CapturedTablesOf(std::int64_t pgt_id);
+
+// Deletes buffer rows that every consumer of the table has consumed (after a refresh).
+void TrimBuffers(const std::vector<Oid> &tables);
+
+// Buffer table name (quoted, qualified) of a tracked table, if tracked.
+std::optional<std::string> BufferOf(Oid relid);
+
+} // namespace pgtrickle::capture
