@@ -15,6 +15,7 @@
 #include "core/dag.hpp"
 #include "core/options.hpp"
 #include "core/schedule.hpp"
+#include "delta/delta_plan.hpp"
 #include "refresh/refresh.hpp"
 
 #include <algorithm>
@@ -28,6 +29,7 @@ extern "C" {
 #include "nodes/makefuncs.h"
 #include "utils/acl.h"
 #include "utils/lsyscache.h"
+#include "utils/typcache.h"
 #include "utils/regproc.h"
 #include "access/xact.h"
 }
@@ -85,13 +87,56 @@ TargetName ResolveCreationName(const std::string &name) {
 }
 
 core::RefreshMode CheckMode(const std::string &text) {
-	core::RefreshMode mode = core::ParseRefreshMode(text);
-	if (mode == core::RefreshMode::kDifferential) {
-		throw core::Error("0A000", "refresh_mode DIFFERENTIAL is not supported by this version",
-		                  "This build of pg_trickle maintains stream tables by FULL refresh only.",
-		                  "Use refresh_mode => 'FULL' or 'AUTO' (AUTO refreshes FULL).");
+	return core::ParseRefreshMode(text);
+}
+
+// For DIFFERENTIAL and AUTO: checks that the query can be maintained differentially (an error
+// for DIFFERENTIAL, a FULL fallback for AUTO that explain_st reports) and indexes the storage
+// columns the delta application looks rows and groups up by.
+void PrepareDifferential(std::int64_t pgt_id, core::RefreshMode mode) {
+	if (mode == core::RefreshMode::kFull) {
+		return;
 	}
-	return mode;
+	auto st = catalog::LoadById(pgt_id);
+	delta::DeltaPlan plan = delta::PlanDelta(st->defining_query);
+	if (plan.shape == delta::Shape::kUnsupported) {
+		if (mode == core::RefreshMode::kDifferential) {
+			throw core::Error("0A000",
+			                  "DIFFERENTIAL refresh does not support " + plan.reason,
+			                  "Stream table " + st->Display() +
+			                      " cannot be maintained from its sources' changes.",
+			                  "Use refresh_mode => 'FULL', or 'AUTO' to refresh FULL whenever "
+			                  "DIFFERENTIAL is not possible.");
+		}
+		return;
+	}
+	std::vector<int> columns;
+	if (plan.shape == delta::Shape::kRows) {
+		columns.push_back(0);
+	} else {
+		columns = plan.key_columns;
+	}
+	std::string list;
+	for (int c : columns) {
+		Oid relid = st->relid;
+		bool indexable = PgCall([&] {
+			Oid type = get_atttype(relid, static_cast<AttrNumber>(c + 1));
+			return OidIsValid(lookup_type_cache(type, TYPECACHE_BTREE_OPFAMILY)->btree_opf);
+		});
+		if (!indexable) {
+			return;
+		}
+		list += (list.empty() ? "" : ", ") + bridge::QuoteIdent(plan.column_names[c]);
+	}
+	auto existing = SpiExec("SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c "
+	                        "ON c.oid = i.indexrelid WHERE i.indrelid = $1::oid "
+	                        "AND c.relname LIKE '%\\_pgt\\_idx'",
+	                        {std::to_string(st->relid)});
+	if (existing.rows.empty()) {
+		std::string index_name = st->name.substr(0, 40) + "_pgt_idx";
+		SpiExec("CREATE INDEX " + bridge::QuoteIdent(index_name) + " ON " + st->Qualified() +
+		        " (" + list + ")");
+	}
 }
 
 std::string CheckSchedule(const std::string &text) {
@@ -265,6 +310,7 @@ PGT_FUNCTION(pgtrickle_create_stream_table) {
 	}
 	api::RecordDependencies(pgt_id, relid, analyzed.sources);
 	api::CheckNoCycles();
+	api::PrepareDifferential(pgt_id, mode);
 
 	if (*initialize) {
 		api::RefreshNow(*catalog::LoadById(pgt_id), catalog::Initiator::kInitial);
@@ -375,12 +421,18 @@ PGT_FUNCTION(pgtrickle_alter_stream_table) {
 		api::RecordDependencies(st.pgt_id, st.relid, analyzed->sources);
 		capture::CollectGarbage();
 		api::CheckNoCycles();
+		api::PrepareDifferential(st.pgt_id, catalog::LoadById(st.pgt_id)->mode);
 		auto fresh = catalog::LoadById(st.pgt_id);
 		if (fresh->status != core::StStatus::kSuspended) {
 			api::RefreshNow(*fresh, catalog::Initiator::kManual);
 		}
-	} else if (new_consistency || new_policy) {
-		api::CheckNoCycles();
+	} else {
+		if (new_mode) {
+			api::PrepareDifferential(st.pgt_id, *new_mode);
+		}
+		if (new_consistency || new_policy) {
+			api::CheckNoCycles();
+		}
 	}
 	PG_RETURN_VOID();
 }

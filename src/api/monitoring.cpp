@@ -10,6 +10,8 @@
 #include "scheduler/launcher.hpp"
 #include "core/dag.hpp"
 #include "core/schedule.hpp"
+#include "delta/apply.hpp"
+#include "refresh/refresh.hpp"
 
 #include <algorithm>
 #include <functional>
@@ -178,11 +180,18 @@ PGT_FUNCTION(pgtrickle_explain_st) {
 	add("name", st.Display());
 	add("status", core::Name(st.status));
 	add("refresh_mode", core::Name(st.mode));
-	add("effective_mode", std::string("FULL"));
-	add("mode_reason", st.mode == core::RefreshMode::kFull
-	                       ? "refresh_mode is FULL"
-	                       : "AUTO: differential maintenance is not available in this version, "
-	                         "so every refresh recomputes the query (FULL)");
+	refresh::ModeDecision decision = refresh::DecideMode(st);
+	add("effective_mode", decision.differential ? "DIFFERENTIAL" : "FULL");
+	add("mode_reason", decision.reason);
+	add("differential_support", decision.plan.shape == delta::Shape::kUnsupported
+	                                ? std::optional<std::string>(st.mode == core::RefreshMode::kFull
+	                                                                 ? "not checked (FULL)"
+	                                                                 : "unsupported: " +
+	                                                                       decision.plan.reason)
+	                                : std::optional<std::string>(
+	                                      decision.plan.shape == delta::Shape::kRows
+	                                          ? "supported: row delta"
+	                                          : "supported: affected-group recomputation"));
 	add("schedule", st.schedule);
 	auto schedule = core::ParseSchedule(st.schedule, 0);
 	add("schedule_kind", schedule.kind == core::ScheduleKind::kDuration ? "duration"
@@ -218,8 +227,12 @@ PGT_FUNCTION(pgtrickle_explain_st) {
 		             (group.atomic ? "; refreshed atomically" : "; members refresh independently");
 	}
 	add("consistency_group", group_text ? group_text : std::optional<std::string>("none"));
-	add("refresh_sql", "DELETE FROM " + st.Qualified() + "; INSERT INTO " + st.Qualified() +
-	                       " SELECT * FROM (" + st.defining_query + ") AS __pgt_q");
+	add("full_refresh_sql", "DELETE FROM " + st.Qualified() + "; INSERT INTO " + st.Qualified() +
+	                            " SELECT * FROM (" + st.defining_query + ") AS __pgt_q");
+	if (decision.plan.shape != delta::Shape::kUnsupported) {
+		add("delta_sql", decision.plan.delta_sql);
+		add("differential_apply_sql", delta::DescribeApply(st, decision.plan));
+	}
 	return api::ReturnRows(fcinfo, rows);
 }
 

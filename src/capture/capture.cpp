@@ -3,6 +3,7 @@
 
 #include "bridge/security.hpp"
 #include "bridge/spi.hpp"
+#include "capture/frontier.hpp"
 #include "config/guc.hpp"
 
 #include <algorithm>
@@ -117,10 +118,6 @@ void DropCapture(Oid relid, const std::string &schema, const std::string &buffer
 	        {std::to_string(relid)});
 }
 
-// Frontier snapshot text of a stream table, or NULL when it has never refreshed.
-const char *kFrontierExpr = "(SELECT (st.frontier->>'snapshot')::pg_catalog.pg_snapshot "
-                            "FROM pgtrickle.pgt_stream_tables st WHERE st.pgt_id = $1::bigint)";
-
 } // namespace
 
 std::vector<Oid> BaseTablesOf(const std::vector<catalog::Dependency> &deps,
@@ -128,11 +125,11 @@ std::vector<Oid> BaseTablesOf(const std::vector<catalog::Dependency> &deps,
 	std::vector<Oid> tables;
 	std::vector<Oid> views;
 	for (const auto &dep : deps) {
-		if (dep.type == "TABLE") {
+		if (dep.type == "TABLE" || dep.type == "STREAM_TABLE") {
 			tables.push_back(dep.relid);
 		} else if (dep.type == "VIEW") {
 			views.push_back(dep.relid);
-		} else if (dep.type != "STREAM_TABLE" && uncapturable) {
+		} else if (uncapturable) {
 			uncapturable->push_back(dep.relid);
 		}
 	}
@@ -155,10 +152,10 @@ std::vector<Oid> BaseTablesOf(const std::vector<catalog::Dependency> &deps,
 			Oid relid = static_cast<Oid>(std::stoul(*row[0]));
 			const std::string &kind = *row[1];
 			bool is_st = *row[2] == "t";
-			if (is_st || kind == "v") {
+			if (kind == "v") {
 				continue;
 			}
-			if (kind == "r" || kind == "p") {
+			if (is_st || kind == "r" || kind == "p") {
 				tables.push_back(relid);
 			} else if (uncapturable) {
 				uncapturable->push_back(relid);
@@ -178,6 +175,20 @@ void AttachConsumer(std::int64_t pgt_id, const std::vector<Oid> &tables) {
 		                       {std::to_string(relid)});
 		if (tracked.rows.empty()) {
 			InstallCapture(relid);
+		}
+		// The consumer's owner reads the buffer during DIFFERENTIAL refreshes (which run as the
+		// owner); it can read the source itself anyway.
+		auto grant = SpiExec("SELECT t.buffer_schema, t.buffer_name, "
+		                     "pg_catalog.pg_get_userbyid(c.relowner) FROM pgtrickle.pgt_change_tracking t, "
+		                     "pgtrickle.pgt_stream_tables s JOIN pg_catalog.pg_class c "
+		                     "ON c.oid = s.pgt_relid WHERE t.source_relid = $1::oid "
+		                     "AND s.pgt_id = $2::bigint",
+		                     {std::to_string(relid), std::to_string(pgt_id)});
+		if (!grant.rows.empty()) {
+			SpiExec("GRANT USAGE ON SCHEMA " + QuoteIdent(*grant.rows[0][0]) + " TO " +
+			        QuoteIdent(*grant.rows[0][2]));
+			SpiExec("GRANT SELECT ON " + QuoteIdent(*grant.rows[0][0]) + "." +
+			        QuoteIdent(*grant.rows[0][1]) + " TO " + QuoteIdent(*grant.rows[0][2]));
 		}
 		SpiExec("UPDATE pgtrickle.pgt_change_tracking SET consumers = "
 		        "(SELECT array_agg(DISTINCT c ORDER BY c) FROM "
@@ -237,21 +248,55 @@ void CollectGarbage() {
 	}
 }
 
-bool HasPendingBaseChanges(const catalog::StreamTable &st) {
-	auto r = SpiExec(
-	    "SELECT t.buffer_schema, t.buffer_name FROM pgtrickle.pgt_change_tracking t "
-	    "WHERE $1::bigint = ANY (t.consumers)",
-	    {std::to_string(st.pgt_id)});
-	for (const auto &row : r.rows) {
+namespace {
+
+// The frontier of st as SPI parameters ($1 snapshot, $2 own xid, $3 own command id), or nullopt
+// when st has never refreshed.
+std::optional<std::vector<bridge::Value>> FrontierParams(std::int64_t pgt_id) {
+	auto r = SpiExec("SELECT frontier->>'snapshot', frontier->>'own_xid', frontier->>'own_cid' "
+	                 "FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1::bigint",
+	                 {std::to_string(pgt_id)});
+	if (r.rows.empty() || !r.rows[0][0]) {
+		return std::nullopt;
+	}
+	return r.rows[0];
+}
+
+} // namespace
+
+std::optional<Frontier> LoadFrontier(std::int64_t pgt_id) {
+	auto params = FrontierParams(pgt_id);
+	if (!params) {
+		return std::nullopt;
+	}
+	return Frontier{*(*params)[0], (*params)[1], (*params)[2]};
+}
+
+namespace {
+
+bool AnyPending(const catalog::StreamTable &st, const std::string &extra_condition) {
+	auto buffers = SpiExec("SELECT t.buffer_schema, t.buffer_name FROM pgtrickle.pgt_change_tracking t "
+	                       "WHERE $1::bigint = ANY (t.consumers)",
+	                       {std::to_string(st.pgt_id)});
+	auto frontier = FrontierParams(st.pgt_id);
+	for (const auto &row : buffers.rows) {
 		std::string buffer = QuoteIdent(*row[0]) + "." + QuoteIdent(*row[1]);
-		auto p = SpiExec("SELECT EXISTS (SELECT 1 FROM " + buffer + " b, " + kFrontierExpr +
-		                     " AS f(s) WHERE f.s IS NULL OR (b.__pgt_xid >= "
-		                     "pg_catalog.pg_snapshot_xmin(f.s) AND NOT "
-		                     "pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, f.s)))",
-		                 {std::to_string(st.pgt_id)});
+		std::string where = frontier ? PendingPredicate("b") : std::string("true");
+		auto p = SpiExec("SELECT EXISTS (SELECT 1 FROM " + buffer + " b WHERE " + where +
+		                     extra_condition + ")",
+		                 frontier ? *frontier : std::vector<bridge::Value>{});
 		if (p.Get(0, 0) == "t") {
 			return true;
 		}
+	}
+	return false;
+}
+
+} // namespace
+
+bool HasPendingBaseChanges(const catalog::StreamTable &st) {
+	if (AnyPending(st, "")) {
+		return true;
 	}
 	std::vector<Oid> uncapturable;
 	BaseTablesOf(st.deps, &uncapturable);
@@ -259,21 +304,27 @@ bool HasPendingBaseChanges(const catalog::StreamTable &st) {
 }
 
 bool HasPendingTruncate(const catalog::StreamTable &st) {
-	auto r = SpiExec(
-	    "SELECT t.buffer_schema, t.buffer_name FROM pgtrickle.pgt_change_tracking t "
-	    "WHERE $1::bigint = ANY (t.consumers)",
-	    {std::to_string(st.pgt_id)});
-	for (const auto &row : r.rows) {
+	return AnyPending(st, " AND b.__pgt_action = 'T'");
+}
+
+std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_rows) {
+	auto buffers = SpiExec("SELECT t.buffer_schema, t.buffer_name, "
+	                       "greatest(c.reltuples, 0)::bigint FROM pgtrickle.pgt_change_tracking t "
+	                       "JOIN pg_catalog.pg_class c ON c.oid = t.source_relid "
+	                       "WHERE $1::bigint = ANY (t.consumers)",
+	                       {std::to_string(st.pgt_id)});
+	auto frontier = FrontierParams(st.pgt_id);
+	std::int64_t pending = 0;
+	*source_rows = 0;
+	for (const auto &row : buffers.rows) {
 		std::string buffer = QuoteIdent(*row[0]) + "." + QuoteIdent(*row[1]);
-		auto p = SpiExec("SELECT EXISTS (SELECT 1 FROM " + buffer + " b, " + kFrontierExpr +
-		                     " AS f(s) WHERE b.__pgt_action = 'T' AND (f.s IS NULL OR "
-		                     "NOT pg_catalog.pg_visible_in_snapshot(b.__pgt_xid, f.s)))",
-		                 {std::to_string(st.pgt_id)});
-		if (p.Get(0, 0) == "t") {
-			return true;
-		}
+		std::string where = frontier ? PendingPredicate("b") : std::string("true");
+		auto p = SpiExec("SELECT count(*) FROM " + buffer + " b WHERE " + where,
+		                 frontier ? *frontier : std::vector<bridge::Value>{});
+		pending += std::stoll(p.Get(0, 0, "0"));
+		*source_rows += std::stoll(*row[2]);
 	}
-	return false;
+	return pending;
 }
 
 void TrimBuffers(const std::vector<Oid> &tables) {
@@ -287,8 +338,11 @@ void TrimBuffers(const std::vector<Oid> &tables) {
 		}
 		std::string buffer = QuoteIdent(*t.rows[0][0]) + "." + QuoteIdent(*t.rows[0][1]);
 		// Rows older than every consumer's frontier xmin are visible to all of them: consumed.
-		SpiExec("DELETE FROM " + buffer + " WHERE __pgt_xid < (SELECT min(pg_catalog."
-		        "pg_snapshot_xmin((s.frontier->>'snapshot')::pg_catalog.pg_snapshot)) "
+		// (A consumer's own-transaction rows stay: later commands may still be pending.)
+		SpiExec("DELETE FROM " + buffer + " WHERE __pgt_xid < (SELECT min(LEAST("
+		        "pg_catalog.pg_snapshot_xmin((s.frontier->>'snapshot')::pg_catalog.pg_snapshot), "
+		        "coalesce((s.frontier->>'own_xid')::pg_catalog.xid8, pg_catalog.pg_snapshot_xmin("
+		        "(s.frontier->>'snapshot')::pg_catalog.pg_snapshot)))) "
 		        "FROM pgtrickle.pgt_stream_tables s WHERE s.pgt_id = ANY ($1::bigint[]) "
 		        "HAVING count(*) = count(s.frontier->>'snapshot'))",
 		        {*t.rows[0][2]});

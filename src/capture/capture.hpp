@@ -9,6 +9,7 @@
 // before a refresh and commits after it is therefore consumed by the next refresh, exactly once.
 #pragma once
 
+#include "capture/frontier.hpp"
 #include "catalog/catalog.hpp"
 
 #include <optional>
@@ -21,9 +22,8 @@ extern "C" {
 
 namespace pgtrickle::capture {
 
-// Base tables whose changes a stream table depends on: its TABLE sources plus the tables under
-// its VIEW sources (recursively). Stream-table sources are excluded (their data_timestamp says
-// when they changed). Matviews and foreign tables cannot be captured and are returned in
+// Relations whose changes a stream table consumes: its TABLE and STREAM_TABLE sources plus the
+// tables under its VIEW sources (recursively). Matviews and foreign tables cannot be captured and are returned in
 // *uncapturable.
 std::vector<Oid> BaseTablesOf(const std::vector<catalog::Dependency> &deps,
                               std::vector<Oid> *uncapturable);
@@ -39,9 +39,16 @@ void DetachConsumer(std::int64_t pgt_id);
 // tables nobody consumes or that were dropped.
 void CollectGarbage();
 
+// The frontier st's last refresh stored, or nullopt if it never refreshed.
+std::optional<Frontier> LoadFrontier(std::int64_t pgt_id);
+
 // Whether any captured base table of st has changes its frontier has not consumed (or st reads an
 // uncapturable source, which counts as always changed).
 bool HasPendingBaseChanges(const catalog::StreamTable &st);
+
+// Pending change rows of st over all its captured sources; *source_rows gets the sources'
+// estimated size (pg_class.reltuples), for the change ratio of AUTO/DIFFERENTIAL.
+std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_rows);
 
 // Whether a TRUNCATE of a source is pending for st (forces the next refresh to be FULL).
 bool HasPendingTruncate(const catalog::StreamTable &st);

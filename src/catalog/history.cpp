@@ -67,7 +67,7 @@ void FinishHistory(std::int64_t refresh_id, const std::string &status,
 }
 
 void RecordSuccess(std::int64_t pgt_id, const RefreshOutcome &outcome,
-                   TimestampUs data_timestamp, const std::string &frontier_snapshot) {
+                   TimestampUs data_timestamp, const capture::Frontier &frontier) {
 	bridge::AsExtensionOwner as_owner;
 	bool no_data = outcome.action == "NO_DATA";
 	SpiExec("UPDATE pgtrickle.pgt_stream_tables SET "
@@ -76,10 +76,11 @@ void RecordSuccess(std::int64_t pgt_id, const RefreshOutcome &outcome,
 	        "last_error_message = NULL, last_error_at = NULL, last_refresh_at = clock_timestamp(), "
 	        "data_timestamp = CASE WHEN $3::bool THEN data_timestamp ELSE " +
 	            TsExpr("$2") +
-	            " END, frontier = pg_catalog.jsonb_build_object('snapshot', $4::text), "
+	            " END, frontier = pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object("
+	            "'snapshot', $4::text, 'own_xid', $5::text, 'own_cid', $6::text)), "
 	            "updated_at = now() WHERE pgt_id = $1::bigint",
 	        {std::to_string(pgt_id), std::to_string(data_timestamp), no_data ? "t" : "f",
-	         frontier_snapshot});
+	         frontier.snapshot, frontier.own_xid, frontier.own_cid});
 }
 
 bool RecordFailure(std::int64_t pgt_id, const std::string &message, int max_errors) {

@@ -2,6 +2,7 @@
 // pgt_stream_tables. All writes run as the extension owner. C++ regime; needs SPI.
 #pragma once
 
+#include "capture/frontier.hpp"
 #include "catalog/catalog.hpp"
 
 #include <cstdint>
@@ -31,7 +32,7 @@ void FinishHistory(std::int64_t refresh_id, const std::string &status,
 // A committed refresh: populated, ACTIVE, error counter reset, timestamps set, frontier (the
 // pg_snapshot the refresh read) stored. NO_DATA passes do not move data_timestamp.
 void RecordSuccess(std::int64_t pgt_id, const RefreshOutcome &outcome, TimestampUs data_timestamp,
-                   const std::string &frontier_snapshot);
+                   const capture::Frontier &frontier);
 
 // A failed refresh: consecutive_errors + 1, error text and time; SUSPENDED once the counter
 // reaches max_errors. Returns true when this failure suspended the stream table.

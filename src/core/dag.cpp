@@ -1,5 +1,8 @@
 // Dependency graph of stream tables (see dag.hpp): topological sort with deterministic cycle
 // reports, diamond detection over ancestor bitsets, and consistency groups by union-find.
+// Cost of Dag::Build: O((n + e) log n) for sorting plus O((n + e) * w) word operations, w being
+// the bitset width in 64-bit words ((stream tables + base sources) / 64); the only term beyond
+// that is O(k^2) root-prefix overlap tests at a stream table with k inputs.
 #include "core/dag.hpp"
 
 #include "core/error.hpp"
@@ -209,54 +212,6 @@ std::vector<std::size_t> TopoSort(const Prepared &p) {
 	return order;
 }
 
-// Fixed-width bitsets stored row after row in one allocation, left uninitialized: each row is
-// written before it is read, and only up to its used prefix (see Dag::Build).
-class BitRows {
-  public:
-	BitRows(std::size_t rows, std::size_t width) : width_(width), words_(new Word[rows * width]) {
-	}
-	Word *Row(std::size_t r) {
-		return words_.get() + r * width_;
-	}
-	const Word *Row(std::size_t r) const {
-		return words_.get() + r * width_;
-	}
-
-  private:
-	std::size_t width_;
-	std::unique_ptr<Word[]> words_;
-};
-
-// Member bitsets of the groups being merged, one slot per live group; slots of groups merged
-// into another are reused.
-class GroupSlots {
-  public:
-	explicit GroupSlots(std::size_t width) : width_(width) {
-	}
-	// Invalidates pointers returned by Row().
-	std::size_t New() {
-		if (!free_.empty()) {
-			std::size_t slot = free_.back();
-			free_.pop_back();
-			std::fill_n(Row(slot), width_, 0);
-			return slot;
-		}
-		words_.resize(words_.size() + width_, 0);
-		return words_.size() / width_ - 1;
-	}
-	void Free(std::size_t slot) {
-		free_.push_back(slot);
-	}
-	Word *Row(std::size_t slot) {
-		return words_.data() + slot * width_;
-	}
-
-  private:
-	std::size_t width_;
-	std::vector<Word> words_;
-	std::vector<std::size_t> free_;
-};
-
 std::size_t WordsFor(std::size_t bits) {
 	return (bits + kWordBits - 1) / kWordBits;
 }
@@ -273,14 +228,315 @@ std::size_t LowestBit(Word word) {
 	return static_cast<std::size_t>(__builtin_ctzll(word));
 }
 
-bool Intersects(const Word *a, const Word *b, std::size_t width) {
-	for (std::size_t w = 0; w < width; w++) {
+bool Intersects(const Word *a, const Word *b, std::size_t words) {
+	for (std::size_t w = 0; w < words; w++) {
 		if (a[w] & b[w]) {
 			return true;
 		}
 	}
 	return false;
 }
+
+// Union-find root with path halving.
+std::size_t FindRoot(std::vector<std::size_t> &parent, std::size_t x) {
+	while (parent[x] != x) {
+		parent[x] = parent[parent[x]];
+		x = parent[x];
+	}
+	return x;
+}
+
+// The branch of every stream table (itself plus all its ancestors, base sources included) as a
+// bitset, computed once in topological order as the union of its inputs' branches.
+//
+// Bit layout, shared by every bitset of Dag::Build: first the roots, i.e. base sources (in OID
+// order) and one synthetic bit per stream table that reads nothing at all, then stream tables by
+// topological position. Every branch contains a root and is closed under ancestors, so two
+// branches intersect iff they share a root bit: overlap tests only read the short root prefix.
+// And a branch has no bit above its own, so row t is a prefix of RowWords(t) words; nothing past
+// it is ever read or written, which halves the work compared with full-width rows.
+class Branches {
+  public:
+	// nodes and st_sources are indexed by topological position.
+	Branches(const std::vector<StNode> &nodes, const Csr &st_sources) {
+		std::size_t n = nodes.size();
+		std::vector<std::int64_t> base_ids;
+		for (const StNode &node : nodes) {
+			for (const SourceEdge &edge : node.sources) {
+				if (!edge.is_stream_table) {
+					base_ids.push_back(edge.id);
+				}
+			}
+		}
+		std::sort(base_ids.begin(), base_ids.end());
+		base_ids.erase(std::unique(base_ids.begin(), base_ids.end()), base_ids.end());
+		base_sources_.begin.reserve(n + 1);
+		for (const StNode &node : nodes) {
+			for (const SourceEdge &edge : node.sources) {
+				if (!edge.is_stream_table) {
+					base_sources_.list.push_back(LowerBound(base_ids, edge.id));
+				}
+			}
+			base_sources_.EndRow();
+		}
+		first_st_bit_ = base_ids.size();
+		std::vector<std::size_t> synthetic_root(n, kNone);
+		for (std::size_t t = 0; t < n; t++) {
+			if (nodes[t].sources.empty()) {
+				synthetic_root[t] = first_st_bit_++;
+			}
+		}
+		width_ = WordsFor(first_st_bit_ + n);
+		rows_.reset(new Word[n * width_]); // uninitialized: each row's prefix is written first
+		for (std::size_t t = 0; t < n; t++) {
+			Word *row = rows_.get() + t * width_;
+			std::fill_n(row, RowWords(t), 0);
+			SetBit(row, StBit(t));
+			if (synthetic_root[t] != kNone) {
+				SetBit(row, synthetic_root[t]);
+			}
+			for (const std::size_t *s = st_sources.RowBegin(t); s != st_sources.RowEnd(t); s++) {
+				const Word *src = Row(*s);
+				for (std::size_t w = 0, src_words = RowWords(*s); w < src_words; w++) {
+					row[w] |= src[w];
+				}
+			}
+			for (const std::size_t *b = base_sources_.RowBegin(t); b != base_sources_.RowEnd(t);
+			     b++) {
+				SetBit(row, *b);
+			}
+		}
+	}
+
+	const Word *Row(std::size_t t) const {
+		return rows_.get() + t * width_;
+	}
+	std::size_t RowWords(std::size_t t) const {
+		return WordsFor(StBit(t) + 1);
+	}
+	std::size_t RootWords() const {
+		return WordsFor(first_st_bit_);
+	}
+	std::size_t Width() const {
+		return width_;
+	}
+	std::size_t StBit(std::size_t t) const {
+		return first_st_bit_ + t;
+	}
+	std::size_t FirstStBit() const {
+		return first_st_bit_;
+	}
+	// Bits of the base sources each stream table reads directly.
+	const Csr &BaseSources() const {
+		return base_sources_;
+	}
+
+  private:
+	std::size_t first_st_bit_ = 0;
+	std::size_t width_ = 0;
+	Csr base_sources_;
+	std::unique_ptr<Word[]> rows_;
+};
+
+// Diamond detection at one fan-in stream table D.
+//
+// A pair of distinct inputs (Ui, Uj) of D forms a diamond iff their branches intersect; its
+// intermediates are the stream tables in exactly one of the two branches. D's intermediates are
+// the union of these symmetric differences over all intersecting pairs. Summing over pairs would
+// cost k^2 full rows for k inputs; instead, the union equals, over each connected component C of
+// the "branches intersect" graph on D's inputs that has two or more inputs, (union of C's
+// branches) minus (their intersection): if x is in one branch of C and not in another, some
+// intersecting pair on the path between them differs on x. Components come from cheap root-prefix
+// tests, then each input's row is read once. A base input b has the one-bit branch {b}: it joins
+// the component of every input whose branch holds b and leaves no stream table in the
+// component's intersection; two base inputs never meet.
+class DiamondFinder {
+  public:
+	explicit DiamondFinder(std::size_t width) : intermediates_(width) {
+	}
+
+	// Whether D has a diamond. If so, Intermediates() holds D's intermediates: stream-table bits
+	// only, valid in the first branches.RowWords(d) words.
+	bool Find(const Branches &branches, const Csr &st_sources, std::size_t d) {
+		const std::size_t *sts = st_sources.RowBegin(d);
+		const std::size_t *bases = branches.BaseSources().RowBegin(d);
+		std::size_t st_count = st_sources.RowSize(d);
+		std::size_t input_count = st_count + branches.BaseSources().RowSize(d);
+		if (st_count == 0 || input_count < 2) {
+			return false;
+		}
+		// Union-find over D's inputs: 0..st_count-1 are stream tables, the rest base sources.
+		input_parent_.resize(input_count);
+		std::iota(input_parent_.begin(), input_parent_.end(), 0);
+		for (std::size_t i = 0; i < st_count; i++) {
+			const Word *bi = branches.Row(sts[i]);
+			std::size_t prefix = std::min(branches.RootWords(), branches.RowWords(sts[i]));
+			for (std::size_t j = i + 1; j < input_count; j++) {
+				std::size_t ri = FindRoot(input_parent_, i);
+				std::size_t rj = FindRoot(input_parent_, j);
+				if (ri == rj) {
+					continue;
+				}
+				bool meet = j < st_count ? Intersects(bi, branches.Row(sts[j]),
+				                                      std::min(prefix, branches.RowWords(sts[j])))
+				                         : TestBit(bi, bases[j - st_count]);
+				if (meet) {
+					input_parent_[std::max(ri, rj)] = std::min(ri, rj);
+				}
+			}
+		}
+		by_component_.clear();
+		for (std::size_t i = 0; i < input_count; i++) {
+			by_component_.emplace_back(FindRoot(input_parent_, i), i);
+		}
+		std::sort(by_component_.begin(), by_component_.end());
+
+		std::fill_n(intermediates_.begin(), branches.RowWords(d), 0);
+		bool diamond = false;
+		for (std::size_t start = 0, end; start < input_count; start = end) {
+			rows_.clear();
+			words_.clear();
+			bool has_base = false;
+			for (end = start;
+			     end < input_count && by_component_[end].first == by_component_[start].first;
+			     end++) {
+				std::size_t input = by_component_[end].second;
+				if (input < st_count) {
+					rows_.push_back(branches.Row(sts[input]));
+					words_.push_back(branches.RowWords(sts[input]));
+				} else {
+					has_base = true;
+				}
+			}
+			if (end - start >= 2) {
+				diamond = true;
+				AddUnionMinusIntersection(has_base);
+			}
+		}
+		// Keep stream-table bits only.
+		std::size_t first_st_word = branches.FirstStBit() / kWordBits;
+		std::fill_n(intermediates_.begin(), first_st_word, 0);
+		intermediates_[first_st_word] &= ~((Word{1} << (branches.FirstStBit() % kWordBits)) - 1);
+		return diamond;
+	}
+
+	const Word *Intermediates() const {
+		return intermediates_.data();
+	}
+
+  private:
+	// Adds (union - intersection) of rows_ to the intermediates, word by word. Past a row's
+	// prefix its words are zero, and so is the intersection; a base input makes it empty.
+	void AddUnionMinusIntersection(bool has_base) {
+		std::size_t all_words = has_base ? 0 : *std::min_element(words_.begin(), words_.end());
+		for (std::size_t w = 0; w < all_words; w++) {
+			Word any = 0;
+			Word all = ~Word{0};
+			for (const Word *row : rows_) {
+				any |= row[w];
+				all &= row[w];
+			}
+			intermediates_[w] |= any & ~all;
+		}
+		for (std::size_t r = 0; r < rows_.size(); r++) {
+			for (std::size_t w = all_words; w < words_[r]; w++) {
+				intermediates_[w] |= rows_[r][w];
+			}
+		}
+	}
+
+	std::vector<Word> intermediates_;
+	std::vector<std::size_t> input_parent_;
+	std::vector<std::pair<std::size_t, std::size_t>> by_component_; // (component root, input)
+	std::vector<const Word *> rows_;                                // branches of one component
+	std::vector<std::size_t> words_;                                // their prefix lengths
+};
+
+// Consistency groups: union-find over stream tables, fed one diamond at a time in topological
+// order of the convergence nodes.
+//
+// Visiting every intermediate of every diamond would be quadratic (in a deep graph most of the
+// graph is an intermediate of each late diamond), so each group root also owns a member bitset:
+// only intermediates outside D's group are visited, and each visit either puts a stream table in
+// its first group or merges two groups, which happens at most n times in total. Every bit
+// involved while adding D's diamond lies below D's own bit (groups so far only hold D's
+// predecessors), so D's row prefix bounds every loop.
+class GroupMerger {
+  public:
+	explicit GroupMerger(const Branches &branches, std::size_t n)
+	    : first_st_bit_(branches.FirstStBit()), width_(branches.Width()), parent_(n),
+	      is_convergence_(n, 0), grouped_(width_, 0), slot_of_root_(n, kNone) {
+		std::iota(parent_.begin(), parent_.end(), 0);
+	}
+
+	// Puts d and its intermediates (stream-table bits of the first `words` words) in one group.
+	void AddDiamond(std::size_t d, const Word *intermediates, std::size_t words) {
+		is_convergence_[d] = 1;
+		if (!TestBit(grouped_.data(), first_st_bit_ + d)) {
+			SetBit(grouped_.data(), first_st_bit_ + d);
+			slot_of_root_[d] = NewSlot();
+			SetBit(SlotRow(slot_of_root_[d]), first_st_bit_ + d);
+		}
+		std::size_t root = FindRoot(parent_, d);
+		Word *members = SlotRow(slot_of_root_[root]);
+		for (std::size_t w = first_st_bit_ / kWordBits; w < words; w++) {
+			Word fresh = intermediates[w] & ~grouped_[w];
+			grouped_[w] |= fresh;
+			members[w] |= fresh;
+			for (; fresh != 0; fresh &= fresh - 1) {
+				parent_[w * kWordBits + LowestBit(fresh) - first_st_bit_] = root;
+			}
+			for (Word other = intermediates[w] & ~members[w]; other != 0;
+			     other = intermediates[w] & ~members[w]) {
+				std::size_t other_root =
+				    FindRoot(parent_, w * kWordBits + LowestBit(other) - first_st_bit_);
+				const Word *theirs = SlotRow(slot_of_root_[other_root]);
+				for (std::size_t v = first_st_bit_ / kWordBits; v < words; v++) {
+					members[v] |= theirs[v];
+				}
+				free_slots_.push_back(slot_of_root_[other_root]);
+				slot_of_root_[other_root] = kNone;
+				parent_[other_root] = root;
+			}
+		}
+	}
+
+	bool InGroup(std::size_t t) const {
+		return TestBit(grouped_.data(), first_st_bit_ + t);
+	}
+	bool IsConvergence(std::size_t t) const {
+		return is_convergence_[t] != 0;
+	}
+	// Same value for all members of a group.
+	std::size_t GroupRoot(std::size_t t) {
+		return FindRoot(parent_, t);
+	}
+
+  private:
+	// Invalidates pointers returned by SlotRow().
+	std::size_t NewSlot() {
+		if (!free_slots_.empty()) {
+			std::size_t slot = free_slots_.back();
+			free_slots_.pop_back();
+			std::fill_n(SlotRow(slot), width_, 0);
+			return slot;
+		}
+		slot_words_.resize(slot_words_.size() + width_, 0);
+		return slot_words_.size() / width_ - 1;
+	}
+	Word *SlotRow(std::size_t slot) {
+		return slot_words_.data() + slot * width_;
+	}
+
+	std::size_t first_st_bit_;
+	std::size_t width_;
+	std::vector<std::size_t> parent_;
+	std::vector<char> is_convergence_;
+	std::vector<Word> grouped_;             // stream tables in some group
+	std::vector<std::size_t> slot_of_root_; // member bitset of each group root
+	std::vector<Word> slot_words_;
+	std::vector<std::size_t> free_slots_; // slots of groups merged into another
+};
 
 } // namespace
 
@@ -317,205 +573,12 @@ Dag Dag::Build(std::vector<StNode> input) {
 	dag.reader_begin_ = std::move(readers.begin);
 	dag.reader_list_ = std::move(readers.list);
 
-	// Bit layout shared by every bitset below: first the roots, i.e. base sources (in OID order)
-	// and one synthetic bit per stream table that reads nothing at all, then stream tables by
-	// topological position. Every branch contains a root and is closed under ancestors, so two
-	// branches intersect iff they share a root bit: overlap tests only read the short root
-	// prefix. And a branch only has bits below its own, so row t is a prefix of row_words(t)
-	// words; nothing past it is ever read or written, which halves the work on average.
-	std::vector<std::int64_t> base_ids;
-	for (const StNode &node : dag.nodes_) {
-		for (const SourceEdge &edge : node.sources) {
-			if (!edge.is_stream_table) {
-				base_ids.push_back(edge.id);
-			}
-		}
-	}
-	std::sort(base_ids.begin(), base_ids.end());
-	base_ids.erase(std::unique(base_ids.begin(), base_ids.end()), base_ids.end());
-	Csr base_sources; // root bits read directly: base sources, or the synthetic bit
-	base_sources.begin.reserve(n + 1);
-	std::size_t first_st_bit = base_ids.size();
-	for (const StNode &node : dag.nodes_) {
-		for (const SourceEdge &edge : node.sources) {
-			if (!edge.is_stream_table) {
-				base_sources.list.push_back(LowerBound(base_ids, edge.id));
-			}
-		}
-		base_sources.EndRow();
-	}
-	std::vector<std::size_t> synthetic_root(n, kNone);
-	for (std::size_t t = 0; t < n; t++) {
-		if (dag.nodes_[t].sources.empty()) {
-			synthetic_root[t] = first_st_bit++;
-		}
-	}
-	std::size_t root_words = WordsFor(first_st_bit);
-	auto row_words = [first_st_bit](std::size_t t) { return WordsFor(first_st_bit + t + 1); };
-
-	// Branch of each stream table (itself plus every ancestor, base sources included), once, in
-	// topological order: the union of its inputs' branches.
-	std::size_t width = WordsFor(first_st_bit + n);
-	BitRows branch(n, width);
-	for (std::size_t t = 0; t < n; t++) {
-		Word *row = branch.Row(t);
-		std::fill_n(row, row_words(t), 0);
-		SetBit(row, first_st_bit + t);
-		if (synthetic_root[t] != kNone) {
-			SetBit(row, synthetic_root[t]);
-		}
-		for (const std::size_t *s = st_sources.RowBegin(t); s != st_sources.RowEnd(t); s++) {
-			const Word *src = branch.Row(*s);
-			for (std::size_t w = 0, src_len = row_words(*s); w < src_len; w++) {
-				row[w] |= src[w];
-			}
-		}
-		for (const std::size_t *b = base_sources.RowBegin(t); b != base_sources.RowEnd(t); b++) {
-			SetBit(row, *b);
-		}
-	}
-
-	// Diamonds. For fan-in node D, a pair of distinct inputs (Ui, Uj) forms a diamond iff their
-	// branches intersect; its intermediates are the stream tables in exactly one of the two
-	// branches. D's part of a group is D plus the union of these symmetric differences over all
-	// intersecting pairs. Summing over pairs would cost k^2 full rows for k inputs; instead note
-	// that the union equals, for each connected component C of the "branches intersect" graph
-	// on D's inputs with at least two inputs, (union of C's branches) minus (their intersection):
-	// if x is in one branch of C and not in another, some intersecting pair on the path between
-	// them differs on x. So the component is found with cheap root-prefix tests, and each input's
-	// row is read once. A base input b has the one-bit branch {b}: it joins the component of
-	// every input whose branch holds b, and makes the component's intersection free of stream
-	// tables; two base inputs never meet.
-	//
-	// Groups are merged with union-find. Visiting every intermediate of every diamond would be
-	// quadratic (in a deep graph each D has most of the graph as intermediates), so each group
-	// root also owns a member bitset: only intermediates outside D's group are visited, and each
-	// such visit either adds a stream table to its first group or merges two groups, which can
-	// happen at most n times in total. All bits involved while visiting D lie below D's own bit
-	// (groups formed so far only hold D's predecessors), so D's row prefix bounds every loop.
-	std::size_t first_st_word = first_st_bit / kWordBits;
-	Word base_mask = ~((Word{1} << (first_st_bit % kWordBits)) - 1); // ST bits of first_st_word
-	std::vector<Word> intermediates(width);
-	std::vector<Word> grouped(width, 0); // stream tables in some group
-	std::vector<char> is_convergence(n, 0);
-	std::vector<std::size_t> parent(n);
-	std::iota(parent.begin(), parent.end(), 0);
-	auto find = [](std::vector<std::size_t> &forest, std::size_t x) {
-		while (forest[x] != x) {
-			forest[x] = forest[forest[x]];
-			x = forest[x];
-		}
-		return x;
-	};
-	std::vector<std::size_t> slot_of_root(n, kNone);
-	GroupSlots slots(width);
-	std::vector<std::size_t> input_parent;                         // union-find over D's inputs
-	std::vector<std::pair<std::size_t, std::size_t>> by_component; // (component, input)
-	std::vector<const Word *> rows;                                // branches of one component
-	std::vector<std::size_t> lens;
+	Branches branches(dag.nodes_, st_sources);
+	DiamondFinder diamonds(branches.Width());
+	GroupMerger merger(branches, n);
 	for (std::size_t d = 0; d < n; d++) {
-		const std::size_t *sts = st_sources.RowBegin(d);
-		const std::size_t *bases = base_sources.RowBegin(d);
-		std::size_t st_count = st_sources.RowSize(d);
-		std::size_t input_count = st_count + base_sources.RowSize(d);
-		if (st_count == 0 || input_count < 2) {
-			continue;
-		}
-		// Inputs 0..st_count-1 are stream tables, the rest base sources.
-		input_parent.resize(input_count);
-		std::iota(input_parent.begin(), input_parent.end(), 0);
-		for (std::size_t i = 0; i < st_count; i++) {
-			const Word *bi = branch.Row(sts[i]);
-			std::size_t prefix = std::min(root_words, row_words(sts[i]));
-			for (std::size_t j = i + 1; j < input_count; j++) {
-				std::size_t ri = find(input_parent, i);
-				std::size_t rj = find(input_parent, j);
-				if (ri == rj) {
-					continue;
-				}
-				bool meet = j < st_count ? Intersects(bi, branch.Row(sts[j]),
-				                                      std::min(prefix, row_words(sts[j])))
-				                         : TestBit(bi, bases[j - st_count]);
-				if (meet) {
-					input_parent[std::max(ri, rj)] = std::min(ri, rj);
-				}
-			}
-		}
-		by_component.clear();
-		for (std::size_t i = 0; i < input_count; i++) {
-			by_component.emplace_back(find(input_parent, i), i);
-		}
-		std::sort(by_component.begin(), by_component.end());
-		std::size_t len = row_words(d);
-		std::fill_n(intermediates.begin(), len, 0);
-		bool diamond = false;
-		for (std::size_t start = 0, end; start < input_count; start = end) {
-			rows.clear();
-			lens.clear();
-			bool has_base = false;
-			for (end = start;
-			     end < input_count && by_component[end].first == by_component[start].first; end++) {
-				std::size_t input = by_component[end].second;
-				if (input < st_count) {
-					rows.push_back(branch.Row(sts[input]));
-					lens.push_back(row_words(sts[input]));
-				} else {
-					has_base = true;
-				}
-			}
-			if (end - start < 2) {
-				continue;
-			}
-			diamond = true;
-			// Union minus intersection, word by word; past a row's prefix its words are zero.
-			std::size_t all_len = has_base ? 0 : *std::min_element(lens.begin(), lens.end());
-			for (std::size_t w = 0; w < all_len; w++) {
-				Word any = 0;
-				Word all = ~Word{0};
-				for (const Word *row : rows) {
-					any |= row[w];
-					all &= row[w];
-				}
-				intermediates[w] |= any & ~all;
-			}
-			for (std::size_t m = 0; m < rows.size(); m++) {
-				for (std::size_t w = all_len; w < lens[m]; w++) {
-					intermediates[w] |= rows[m][w];
-				}
-			}
-		}
-		if (!diamond) {
-			continue;
-		}
-		intermediates[first_st_word] &= base_mask;
-		is_convergence[d] = 1;
-		std::size_t d_bit = first_st_bit + d;
-		if (!TestBit(grouped.data(), d_bit)) {
-			SetBit(grouped.data(), d_bit);
-			slot_of_root[d] = slots.New();
-			SetBit(slots.Row(slot_of_root[d]), d_bit);
-		}
-		std::size_t root = find(parent, d);
-		Word *members = slots.Row(slot_of_root[root]);
-		for (std::size_t w = first_st_word; w < len; w++) {
-			Word fresh = intermediates[w] & ~grouped[w];
-			grouped[w] |= fresh;
-			members[w] |= fresh;
-			for (; fresh != 0; fresh &= fresh - 1) {
-				parent[w * kWordBits + LowestBit(fresh) - first_st_bit] = root;
-			}
-			for (Word other = intermediates[w] & ~members[w]; other != 0;
-			     other = intermediates[w] & ~members[w]) {
-				std::size_t other_root =
-				    find(parent, w * kWordBits + LowestBit(other) - first_st_bit);
-				const Word *theirs = slots.Row(slot_of_root[other_root]);
-				for (std::size_t v = first_st_word; v < len; v++) {
-					members[v] |= theirs[v];
-				}
-				slots.Free(slot_of_root[other_root]);
-				slot_of_root[other_root] = kNone;
-				parent[other_root] = root;
-			}
+		if (diamonds.Find(branches, st_sources, d)) {
+			merger.AddDiamond(d, diamonds.Intermediates(), branches.RowWords(d));
 		}
 	}
 
@@ -526,8 +589,8 @@ Dag Dag::Build(std::vector<StNode> input) {
 	dag.group_of_.resize(n);
 	for (std::size_t t = 0; t < n; t++) {
 		const StNode &node = dag.nodes_[t];
-		bool in_group = TestBit(grouped.data(), first_st_bit + t);
-		std::size_t root = in_group ? find(parent, t) : t;
+		bool in_group = merger.InGroup(t);
+		std::size_t root = in_group ? merger.GroupRoot(t) : t;
 		if (!in_group || group_of_root[root] == kNone) {
 			group_of_root[root] = dag.groups_.size();
 			dag.groups_.push_back(
@@ -537,7 +600,7 @@ Dag Dag::Build(std::vector<StNode> input) {
 		Group &group = dag.groups_[g];
 		dag.group_of_[t] = g;
 		group.members.push_back(node.pgt_id);
-		if (is_convergence[t]) {
+		if (merger.IsConvergence(t)) {
 			group.convergence.push_back(node.pgt_id);
 			group.policy = Stricter(group.policy, node.policy);
 		}

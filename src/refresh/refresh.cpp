@@ -9,6 +9,9 @@
 #include "bridge/security.hpp"
 #include "bridge/spi.hpp"
 #include "capture/capture.hpp"
+#include "config/guc.hpp"
+#include "delta/apply.hpp"
+#include "delta/delta_plan.hpp"
 #include "refresh/write_guard.hpp"
 
 #include <algorithm>
@@ -72,6 +75,59 @@ catalog::RefreshOutcome ExecuteFull(const catalog::StreamTable &st, Snapshot sna
 
 } // namespace
 
+ModeDecision DecideMode(const catalog::StreamTable &st) {
+	ModeDecision d;
+	if (st.mode == core::RefreshMode::kFull) {
+		d.reason = "refresh_mode is FULL";
+		return d;
+	}
+	d.plan = delta::PlanDelta(st.defining_query);
+	if (d.plan.shape == delta::Shape::kUnsupported) {
+		d.reason = "the query uses " + d.plan.reason + ", which DIFFERENTIAL does not maintain";
+		return d;
+	}
+	if (!st.is_populated || st.needs_reinit) {
+		d.reason = st.needs_reinit ? "a source changed shape (needs_reinit): rebuilding"
+		                           : "not populated yet: first refresh is FULL";
+		return d;
+	}
+	auto since = capture::LoadFrontier(st.pgt_id);
+	if (!since) {
+		d.reason = "no frontier yet: first refresh is FULL";
+		return d;
+	}
+	if (capture::HasPendingTruncate(st)) {
+		d.reason = "a source was truncated";
+		return d;
+	}
+	std::int64_t source_rows = 0;
+	std::int64_t pending = capture::CountPending(st, &source_rows);
+	double ratio = source_rows > 0 ? static_cast<double>(pending) / source_rows : 0.0;
+	if (source_rows > 0 && ratio > config::differential_max_change_ratio) {
+		d.reason = "pending changes (" + std::to_string(pending) + " rows, ratio " +
+		           std::to_string(ratio) + ") exceed pg_trickle.differential_max_change_ratio";
+		return d;
+	}
+	d.differential = true;
+	d.since = *since;
+	d.reason = "DIFFERENTIAL: " + std::to_string(pending) + " pending change rows";
+	return d;
+}
+
+namespace {
+
+catalog::RefreshOutcome Execute(const catalog::StreamTable &st, Snapshot snapshot) {
+	ModeDecision d = DecideMode(st);
+	if (!d.differential) {
+		return ExecuteFull(st, snapshot);
+	}
+	bridge::AsUser as_owner(st.owner, true);
+	InternalWriteScope writing;
+	return delta::ApplyDelta(st, d.plan, d.since, snapshot);
+}
+
+} // namespace
+
 bool TryLockStreamTable(std::int64_t pgt_id) {
 	auto r = SpiExec("SELECT pg_catalog.pg_try_advisory_xact_lock($1::int, $2::int)",
 	                 {std::to_string(kLockClass), std::to_string(pgt_id)});
@@ -98,13 +154,13 @@ UnitResult RefreshUnit(const std::vector<catalog::StreamTable> &members, const U
 	on_snapshot.snapshot = snapshot;
 	on_snapshot.read_only = true;
 	// The frontier: which source changes this refresh consumed (see capture.hpp).
-	std::string frontier =
+	std::string snapshot_text =
 	    SpiExec("SELECT pg_catalog.pg_current_snapshot()::text", {}, on_snapshot).Get(0, 0);
 	std::vector<Oid> changed_in_unit;
 	for (const auto &st : members) {
 		*failed_member = st.pgt_id;
 		if (HasWork(st, changed_in_unit)) {
-			result.outcomes.push_back(ExecuteFull(st, snapshot));
+			result.outcomes.push_back(Execute(st, snapshot));
 			changed_in_unit.push_back(st.relid);
 		} else {
 			result.outcomes.push_back(catalog::RefreshOutcome{"NO_DATA", 0, 0});
@@ -112,6 +168,7 @@ UnitResult RefreshUnit(const std::vector<catalog::StreamTable> &members, const U
 	}
 	*failed_member = 0;
 	PgCall([&] { UnregisterSnapshot(snapshot); });
+	capture::Frontier frontier = capture::MakeFrontier(snapshot_text);
 
 	if (options.atomic_group) {
 		std::vector<std::int64_t> ids;

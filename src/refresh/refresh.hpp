@@ -3,7 +3,9 @@
 #pragma once
 
 #include "catalog/catalog.hpp"
+#include "capture/frontier.hpp"
 #include "catalog/history.hpp"
+#include "delta/delta_plan.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -14,6 +16,15 @@ namespace pgtrickle::refresh {
 // Single-flight: takes the transaction-scoped advisory lock of a stream table without waiting.
 // Returns false when another session holds it (a refresh of that table is running).
 bool TryLockStreamTable(std::int64_t pgt_id);
+
+// FULL or DIFFERENTIAL for the next refresh of st, and why (explain_st shows it).
+struct ModeDecision {
+	bool differential = false;
+	std::string reason;
+	delta::DeltaPlan plan;
+	capture::Frontier since;
+};
+ModeDecision DecideMode(const catalog::StreamTable &st);
 
 struct UnitOptions {
 	catalog::Initiator who = catalog::Initiator::kManual;

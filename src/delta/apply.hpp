@@ -1,0 +1,26 @@
+// Applying a delta plan to a storage table (see delta_plan.hpp).
+#pragma once
+
+#include "capture/frontier.hpp"
+#include "catalog/catalog.hpp"
+#include "catalog/history.hpp"
+#include "delta/delta_plan.hpp"
+
+extern "C" {
+#include "postgres.h"
+#include "utils/snapshot.h"
+}
+
+namespace pgtrickle::delta {
+
+// Computes st's delta since `since` (its previous frontier) on `snapshot` and applies it: rows
+// with positive weight are inserted that many times, negative weight deletes that many matching
+// rows; grouped queries delete and recompute the affected groups. Runs as the caller's current
+// role (the refresh switches to the owner). C++ regime; needs SPI.
+catalog::RefreshOutcome ApplyDelta(const catalog::StreamTable &st, const DeltaPlan &plan,
+                                   const capture::Frontier &since, Snapshot snapshot);
+
+// The SQL statements a DIFFERENTIAL refresh runs, for explain_st().
+std::string DescribeApply(const catalog::StreamTable &st, const DeltaPlan &plan);
+
+} // namespace pgtrickle::delta

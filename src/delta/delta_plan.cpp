@@ -1,0 +1,452 @@
+// DIFFERENTIAL planning by query-tree substitution (see delta_plan.hpp).
+//
+// The defining query is parsed, analyzed and rewritten (views become subqueries). Each variant of
+// the delta sum is a copy of that tree in which every leaf relation is replaced by a subquery
+// producing the leaf's new, old or delta rows with a weight column, and every query level gains a
+// weight output (the product of its inputs' weights). PostgreSQL's deparser turns each variant back
+// into SQL, so every expression of the original query is printed by PostgreSQL itself.
+#include "delta/delta_plan.hpp"
+
+#include "bridge/guard.hpp"
+#include "bridge/spi.hpp"
+#include "capture/capture.hpp"
+#include "capture/frontier.hpp"
+
+extern "C" {
+#include "postgres.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "access/relation.h"
+#include "parser/analyze.h"
+#include "parser/parsetree.h"
+#include "parser/parser.h"
+#include "rewrite/rewriteHandler.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+#include "utils/typcache.h"
+}
+
+namespace pgtrickle::delta {
+
+namespace {
+
+using bridge::PgCall;
+using bridge::QuoteIdent;
+
+struct Unsupported {
+	std::string reason;
+};
+
+[[noreturn]] void Reject(const std::string &reason) {
+	throw Unsupported{reason};
+}
+
+Query *ParseOne(const std::string &sql) {
+	const char *text = sql.c_str();
+	return PgCall([&] {
+		List *raw = raw_parser(text, RAW_PARSE_DEFAULT);
+		// $1..$3: the frontier, passed as text by the refresh (see capture::PendingPredicate).
+		static Oid param_types[3] = {TEXTOID, TEXTOID, TEXTOID};
+		Query *q = parse_analyze_fixedparams(linitial_node(RawStmt, raw), text, param_types, 3,
+		                                     NULL);
+		List *rewritten = QueryRewrite(q);
+		return linitial_node(Query, rewritten);
+	});
+}
+
+// Checks one select-project-join level (and, recursively, the view subqueries it reads).
+void CheckSpj(Query *q, bool top) {
+	if (q->hasWindowFuncs) {
+		Reject("window functions");
+	}
+	if (q->hasTargetSRFs) {
+		Reject("set-returning functions in the select list");
+	}
+	if (q->hasSubLinks) {
+		Reject("subqueries in expressions (IN/EXISTS/scalar subqueries)");
+	}
+	if (q->cteList != NIL) {
+		Reject("WITH (common table expressions)");
+	}
+	if (q->limitCount != nullptr || q->limitOffset != nullptr) {
+		Reject("LIMIT/OFFSET");
+	}
+	if (q->setOperations != nullptr) {
+		Reject("set operations other than a top-level UNION ALL");
+	}
+	if (!top && (q->hasAggs || q->groupClause != NIL || q->distinctClause != NIL ||
+	             q->havingQual != nullptr)) {
+		Reject("aggregation or DISTINCT below the top level of the query");
+	}
+	if (q->hasDistinctOn) {
+		Reject("DISTINCT ON");
+	}
+	if (q->groupingSets != NIL) {
+		Reject("GROUPING SETS/ROLLUP/CUBE");
+	}
+	if (PgCall([&] { return contain_volatile_functions((Node *)q); })) {
+		Reject("volatile functions (their results differ between evaluations)");
+	}
+	int rtindex = 0;
+	ListCell *lc;
+	foreach (lc, q->rtable) {
+		rtindex++;
+		RangeTblEntry *rte = (RangeTblEntry *)lfirst(lc);
+		switch (rte->rtekind) {
+		case RTE_RELATION:
+			if (rte->relkind != RELKIND_RELATION && rte->relkind != RELKIND_PARTITIONED_TABLE) {
+				Reject(rte->relkind == RELKIND_MATVIEW ? "materialized views as sources"
+				                                       : "foreign tables as sources");
+			}
+			break;
+		case RTE_SUBQUERY:
+			CheckSpj(rte->subquery, false);
+			break;
+		case RTE_JOIN:
+			if (rte->jointype != JOIN_INNER) {
+				Reject("outer joins (LEFT/RIGHT/FULL JOIN)");
+			}
+			break;
+		default:
+			Reject("FROM items other than tables, views and inner joins (functions, VALUES, "
+			       "LATERAL)");
+		}
+	}
+}
+
+// Attribute layout of a leaf relation: one entry per attnum (dropped columns included).
+struct LeafColumns {
+	std::string select_list; // "c1, c2, NULL::int AS __pgt_dropped_3, ..."
+	List *names;             // String nodes for eref->colnames (plus weight)
+};
+
+LeafColumns ColumnsOf(Oid relid, const char *alias) {
+	LeafColumns out{{}, NIL};
+	PgCall([&] {
+		Relation rel = relation_open(relid, AccessShareLock);
+		TupleDesc desc = RelationGetDescr(rel);
+		for (int i = 0; i < desc->natts; i++) {
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+			const char *name = NameStr(att->attname);
+			out.names = lappend(out.names, makeString(pstrdup(att->attisdropped ? "" : name)));
+		}
+		relation_close(rel, AccessShareLock);
+	});
+	std::vector<std::string> parts;
+	int natts = list_length(out.names);
+	for (int i = 0; i < natts; i++) {
+		const char *name = strVal(list_nth(out.names, i));
+		if (name[0] == '\0') {
+			parts.push_back("NULL::pg_catalog.int4 AS __pgt_dropped_" + std::to_string(i + 1));
+		} else {
+			parts.push_back(std::string(alias) + "." + QuoteIdent(name));
+		}
+	}
+	for (std::size_t i = 0; i < parts.size(); i++) {
+		out.select_list += (i ? ", " : "") + parts[i];
+	}
+	out.names = lappend(out.names, makeString(pstrdup("__pgt_w")));
+	return out;
+}
+
+enum class LeafMode { kNew, kOld, kDelta };
+
+std::string LeafSql(Oid relid, LeafMode mode) {
+	std::string rel = PgCall([&] {
+		return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+		                                  get_rel_name(relid));
+	});
+	auto buffer = capture::BufferOf(relid);
+	if (!buffer) {
+		Reject("a source without change capture");
+	}
+	LeafColumns r = ColumnsOf(relid, "r");
+	LeafColumns b = ColumnsOf(relid, "b");
+	std::string new_sql = "SELECT " + r.select_list + ", 1::pg_catalog.int8 AS __pgt_w FROM " +
+	                      rel + " r";
+	std::string pending = capture::PendingPredicate("b");
+	std::string delta_sql =
+	    "SELECT " + b.select_list +
+	    ", CASE b.__pgt_action WHEN 'I' THEN 1::pg_catalog.int8 ELSE -1::pg_catalog.int8 END "
+	    "AS __pgt_w FROM " + *buffer + " b WHERE b.__pgt_action <> 'T' AND " + pending;
+	switch (mode) {
+	case LeafMode::kNew:
+		return new_sql;
+	case LeafMode::kDelta:
+		return delta_sql;
+	case LeafMode::kOld:
+		break;
+	}
+	// old = new − Δ
+	std::string negated =
+	    "SELECT " + b.select_list +
+	    ", CASE b.__pgt_action WHEN 'I' THEN -1::pg_catalog.int8 ELSE 1::pg_catalog.int8 END "
+	    "AS __pgt_w FROM " + *buffer + " b WHERE b.__pgt_action <> 'T' AND " + pending;
+	return new_sql + " UNION ALL " + negated;
+}
+
+// Leaf relations in a fixed walk order (rtable order, recursing into subqueries).
+void CollectLeaves(Query *q, std::vector<Oid> *leaves) {
+	ListCell *lc;
+	foreach (lc, q->rtable) {
+		RangeTblEntry *rte = (RangeTblEntry *)lfirst(lc);
+		if (rte->rtekind == RTE_RELATION) {
+			leaves->push_back(rte->relid);
+		} else if (rte->rtekind == RTE_SUBQUERY) {
+			CollectLeaves(rte->subquery, leaves);
+		}
+	}
+}
+
+Node *WeightProduct(Node *acc, Node *factor) {
+	if (acc == nullptr) {
+		return factor;
+	}
+	return (Node *)makeFuncExpr(F_INT8MUL, INT8OID, list_make2(acc, factor), InvalidOid,
+	                            InvalidOid, COERCE_EXPLICIT_CALL);
+}
+
+// Substitutes the leaves of q (walk order, *next counts them) for variant `variant` and appends a
+// weight column to q's target list. Returns the weight column's attno.
+AttrNumber Substitute(Query *q, int variant, int *next) {
+	Node *weight = nullptr;
+	int rtindex = 0;
+	ListCell *lc;
+	foreach (lc, q->rtable) {
+		rtindex++;
+		RangeTblEntry *rte = (RangeTblEntry *)lfirst(lc);
+		AttrNumber wattno = 0;
+		if (rte->rtekind == RTE_RELATION) {
+			int leaf = (*next)++;
+			LeafMode mode = leaf < variant ? LeafMode::kNew
+			                : leaf == variant ? LeafMode::kDelta
+			                                  : LeafMode::kOld;
+			Oid relid = rte->relid;
+			Query *sub = ParseOne(LeafSql(relid, mode));
+			LeafColumns cols = ColumnsOf(relid, "r");
+			rte->rtekind = RTE_SUBQUERY;
+			rte->subquery = sub;
+			rte->relid = InvalidOid;
+			rte->relkind = 0;
+			rte->rellockmode = 0;
+			rte->inh = false;
+			rte->requiredPerms = 0;
+			rte->checkAsUser = InvalidOid;
+			rte->selectedCols = nullptr;
+			rte->eref->colnames = cols.names;
+			wattno = list_length(cols.names);
+		} else if (rte->rtekind == RTE_SUBQUERY) {
+			wattno = Substitute(rte->subquery, variant, next);
+			rte->eref->colnames = lappend(rte->eref->colnames, makeString(pstrdup("__pgt_w")));
+		} else {
+			continue;
+		}
+		Var *var = makeVar(rtindex, wattno, INT8OID, -1, InvalidOid, 0);
+		weight = WeightProduct(weight, (Node *)var);
+	}
+	if (weight == nullptr) {
+		weight = (Node *)makeConst(INT8OID, -1, InvalidOid, 8, Int64GetDatum(1), false, true);
+	}
+	AttrNumber resno = list_length(q->targetList) + 1;
+	q->targetList =
+	    lappend(q->targetList, makeTargetEntry((Expr *)weight, resno, pstrdup("__pgt_w"), false));
+	return resno;
+}
+
+// Keeps only the listed target entries (renumbered), dropping resjunk ones.
+void KeepTargets(Query *q, const std::vector<int> &keep) {
+	List *tl = NIL;
+	AttrNumber resno = 1;
+	for (int index : keep) {
+		TargetEntry *te = (TargetEntry *)copyObjectImpl(list_nth(q->targetList, index));
+		te->resno = resno++;
+		te->ressortgroupref = 0;
+		te->resjunk = false;
+		tl = lappend(tl, te);
+	}
+	q->targetList = tl;
+}
+
+std::string Deparse(Query *q) {
+	return std::string(PgCall([&] { return pg_get_querydef(q, false); }));
+}
+
+std::string ColumnAliases(std::size_t n, bool weight) {
+	std::string out;
+	for (std::size_t i = 0; i < n; i++) {
+		out += (i ? ", " : "") + std::string("__pgt_c") + std::to_string(i + 1);
+	}
+	if (weight) {
+		out += ", __pgt_w";
+	}
+	return out;
+}
+
+} // namespace
+
+DeltaPlan PlanDelta(const std::string &defining_query) {
+	DeltaPlan plan;
+	Query *top = ParseOne(defining_query);
+	std::vector<int> outputs; // non-junk target entries of the top query
+	{
+		int i = 0;
+		ListCell *lc;
+		foreach (lc, top->targetList) {
+			TargetEntry *te = (TargetEntry *)lfirst(lc);
+			if (!te->resjunk) {
+				outputs.push_back(i);
+				Oid type = exprType((Node *)te->expr);
+				int32 typmod = exprTypmod((Node *)te->expr);
+				plan.column_names.push_back(te->resname ? te->resname : "?column?");
+				plan.column_types.push_back(
+				    PgCall([&] { return format_type_with_typemod(type, typmod); }));
+			}
+			i++;
+		}
+	}
+	try {
+		// Branches: the top query itself, or the leaves of a top-level UNION ALL.
+		std::vector<Query *> branches;
+		bool grouped = top->hasAggs || top->groupClause != NIL || top->distinctClause != NIL ||
+		               top->havingQual != nullptr;
+		if (top->setOperations != nullptr) {
+			std::vector<Node *> stack{top->setOperations};
+			std::vector<Node *> leaves;
+			while (!stack.empty()) {
+				Node *n = stack.back();
+				stack.pop_back();
+				if (IsA(n, SetOperationStmt)) {
+					auto *op = (SetOperationStmt *)n;
+					if (op->op != SETOP_UNION || !op->all) {
+						Reject("UNION (without ALL), INTERSECT and EXCEPT");
+					}
+					stack.push_back(op->rarg);
+					stack.push_back(op->larg);
+				} else {
+					leaves.push_back(n);
+				}
+			}
+			for (Node *n : leaves) {
+				auto *ref = (RangeTblRef *)n;
+				RangeTblEntry *rte = rt_fetch(ref->rtindex, top->rtable);
+				CheckSpj(rte->subquery, false);
+				branches.push_back(rte->subquery);
+			}
+			if (top->sortClause != NIL || top->limitCount != nullptr) {
+				Reject("ORDER BY/LIMIT on a UNION ALL");
+			}
+		} else {
+			CheckSpj(top, true);
+			branches.push_back(top);
+		}
+
+		// Keys of grouped queries: the GROUP BY expressions (or every column for DISTINCT),
+		// which must be output columns so that a group can be found in the storage table.
+		std::vector<int> keep;
+		if (grouped) {
+			plan.shape = Shape::kGroups;
+			if (top->distinctClause != NIL && top->groupClause == NIL && !top->hasAggs) {
+				for (std::size_t i = 0; i < outputs.size(); i++) {
+					plan.key_columns.push_back(static_cast<int>(i));
+				}
+			} else {
+				ListCell *lc;
+				foreach (lc, top->groupClause) {
+					SortGroupClause *sgc = (SortGroupClause *)lfirst(lc);
+					TargetEntry *te = get_sortgroupclause_tle(sgc, top->targetList);
+					if (te->resjunk) {
+						Reject("GROUP BY expressions that are not in the select list");
+					}
+					int pos = static_cast<int>(
+					    std::find(outputs.begin(), outputs.end(), te->resno - 1) - outputs.begin());
+					plan.key_columns.push_back(pos);
+				}
+				if (plan.key_columns.empty()) {
+					Reject("aggregates without GROUP BY (a single global group)");
+				}
+			}
+			for (int k : plan.key_columns) {
+				keep.push_back(outputs[k]);
+				TargetEntry *te = (TargetEntry *)list_nth(top->targetList, outputs[k]);
+				Oid type = exprType((Node *)te->expr);
+				if (PgCall([&] { return type_is_array(type); })) {
+					Reject("array-typed GROUP BY/DISTINCT columns");
+				}
+			}
+		} else {
+			plan.shape = Shape::kRows;
+		}
+		for (std::size_t i = 0; i < outputs.size(); i++) {
+			TargetEntry *te = (TargetEntry *)list_nth(top->targetList, outputs[i]);
+			Oid type = exprType((Node *)te->expr);
+			TypeCacheEntry *tce =
+			    PgCall([&] { return lookup_type_cache(type, TYPECACHE_EQ_OPR | TYPECACHE_HASH_PROC); });
+			if (!OidIsValid(tce->eq_opr)) {
+				Reject("output columns of a type without equality (" + plan.column_types[i] + ")");
+			}
+		}
+
+		std::vector<std::string> variants;
+		for (Query *branch : branches) {
+			std::vector<Oid> leaves;
+			CollectLeaves(branch, &leaves);
+			plan.leaves.insert(plan.leaves.end(), leaves.begin(), leaves.end());
+			for (std::size_t v = 0; v < leaves.size(); v++) {
+				Query *copy = (Query *)PgCall([&] { return copyObjectImpl(branch); });
+				if (grouped) {
+					copy->hasAggs = false;
+					copy->groupClause = NIL;
+					copy->havingQual = nullptr;
+					copy->distinctClause = NIL;
+					KeepTargets(copy, keep);
+				} else {
+					std::vector<int> all;
+					int i = 0;
+					ListCell *lc;
+					foreach (lc, copy->targetList) {
+						if (!((TargetEntry *)lfirst(lc))->resjunk) {
+							all.push_back(i);
+						}
+						i++;
+					}
+					KeepTargets(copy, all);
+				}
+				copy->sortClause = NIL;
+				int next = 0;
+				Substitute(copy, static_cast<int>(v), &next);
+				variants.push_back(Deparse(copy));
+			}
+		}
+		if (variants.empty()) {
+			Reject("a query without source tables");
+		}
+		std::string all_variants;
+		for (std::size_t i = 0; i < variants.size(); i++) {
+			all_variants += (i ? "\nUNION ALL\n" : "") + variants[i];
+		}
+		std::size_t n = grouped ? plan.key_columns.size() : outputs.size();
+		std::string cols = ColumnAliases(n, false);
+		if (grouped) {
+			plan.delta_sql = "SELECT DISTINCT " + cols + " FROM (\n" + all_variants + "\n) AS v(" +
+			                 ColumnAliases(n, true) + ")";
+		} else {
+			plan.delta_sql = "SELECT " + cols +
+			                 ", pg_catalog.sum(__pgt_w)::pg_catalog.int8 AS __pgt_w FROM (\n" +
+			                 all_variants + "\n) AS v(" + ColumnAliases(n, true) + ") GROUP BY " +
+			                 cols + " HAVING pg_catalog.sum(__pgt_w) <> 0";
+		}
+	} catch (const Unsupported &u) {
+		plan.shape = Shape::kUnsupported;
+		plan.reason = u.reason;
+		plan.delta_sql.clear();
+	}
+	return plan;
+}
+
+} // namespace pgtrickle::delta

@@ -1,0 +1,41 @@
+// The DIFFERENTIAL engine's planner: decides whether a defining query can be maintained from its
+// sources' captured changes, and generates the SQL that computes and applies its delta.
+//
+// Algebra (see docs/architecture.md, "Differential refresh"): every relation is a multiset with
+// signed weights. For a select-project-join block over leaves L1..Lm,
+//   ΔQ = Σ_k Q(L1 := new, …, Lk-1 := new, Lk := ΔLk, Lk+1 := old, …, Lm := old)
+// where new is the table as of the refresh snapshot, ΔL its pending changes from the change
+// buffer (+1 inserted, −1 deleted) and old = new − ΔL. Weights multiply through joins; the
+// variants are summed per output row and rows whose weight is not 0 are inserted or deleted that
+// many times. Aggregates and DISTINCT recompute only the affected groups.
+#pragma once
+
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "postgres.h"
+}
+
+namespace pgtrickle::delta {
+
+enum class Shape { kUnsupported, kRows, kGroups };
+
+struct DeltaPlan {
+	Shape shape = Shape::kUnsupported;
+	std::string reason; // why not supported (names the construct)
+	// kRows: SELECT __pgt_c1.., __pgt_w: net weighted delta. Parameters $1..$3: the stream
+	// table's frontier (capture::PendingPredicate).
+	// kGroups: SELECT DISTINCT __pgt_c1..: affected group keys.
+	std::string delta_sql;
+	std::vector<int> key_columns;         // kGroups: 0-based output columns forming the group key
+	std::vector<std::string> column_names; // storage columns, in order
+	std::vector<std::string> column_types; // format_type of each
+	std::vector<Oid> leaves;               // leaf relations (may repeat for self-joins)
+};
+
+// Plans the stored (fully qualified) defining query. Must run under the pinned search_path, in a
+// transaction. C++ regime; needs SPI (to find change buffers).
+DeltaPlan PlanDelta(const std::string &defining_query);
+
+} // namespace pgtrickle::delta
