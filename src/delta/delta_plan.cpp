@@ -100,6 +100,9 @@ void CheckSpj(Query *q, bool top) {
 		RangeTblEntry *rte = (RangeTblEntry *)lfirst(lc);
 		switch (rte->rtekind) {
 		case RTE_RELATION:
+			if (rte->relkind == RELKIND_VIEW) {
+				break; // the rewriter's permission-check copy of an expanded view: never scanned
+			}
 			if (rte->relkind != RELKIND_RELATION && rte->relkind != RELKIND_PARTITIONED_TABLE) {
 				Reject(rte->relkind == RELKIND_MATVIEW ? "materialized views as sources"
 				                                       : "foreign tables as sources");
@@ -196,7 +199,7 @@ void CollectLeaves(Query *q, std::vector<Oid> *leaves) {
 	ListCell *lc;
 	foreach (lc, q->rtable) {
 		RangeTblEntry *rte = (RangeTblEntry *)lfirst(lc);
-		if (rte->rtekind == RTE_RELATION) {
+		if (rte->rtekind == RTE_RELATION && rte->relkind != RELKIND_VIEW) {
 			leaves->push_back(rte->relid);
 		} else if (rte->rtekind == RTE_SUBQUERY) {
 			CollectLeaves(rte->subquery, leaves);
@@ -222,6 +225,9 @@ AttrNumber Substitute(Query *q, int variant, int *next) {
 		rtindex++;
 		RangeTblEntry *rte = (RangeTblEntry *)lfirst(lc);
 		AttrNumber wattno = 0;
+		if (rte->rtekind == RTE_RELATION && rte->relkind == RELKIND_VIEW) {
+			continue; // permission-check copy of an expanded view (not in the join tree)
+		}
 		if (rte->rtekind == RTE_RELATION) {
 			int leaf = (*next)++;
 			LeafMode mode = leaf < variant ? LeafMode::kNew
