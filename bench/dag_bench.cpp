@@ -16,10 +16,10 @@ namespace {
 constexpr int kLayerWidth = 100;
 
 // Layered random DAG: n stream tables in layers of kLayerWidth, n/10 base tables as roots. Each
-// stream table reads one source, or with probability fanin_percent 2..4 sources; a source is a
-// base table with probability 1/10, otherwise a stream table from one of the three previous
-// layers. Ids are shuffled so that topological order is not id order.
-std::vector<StNode> MakeLayeredDag(int n, int fanin_percent, std::uint32_t seed) {
+// stream table reads one source, or with probability fanin_percent 2..max_inputs sources; a
+// source is a base table with probability 1/10, otherwise a stream table from one of the three
+// previous layers. Ids are shuffled so that topological order is not id order.
+std::vector<StNode> MakeLayeredDag(int n, int fanin_percent, int max_inputs, std::uint32_t seed) {
 	std::mt19937 rng(seed);
 	int bases = std::max(1, n / 10);
 	std::vector<std::int64_t> ids(static_cast<std::size_t>(n));
@@ -28,7 +28,7 @@ std::vector<StNode> MakeLayeredDag(int n, int fanin_percent, std::uint32_t seed)
 	}
 	std::shuffle(ids.begin(), ids.end(), rng);
 	std::uniform_int_distribution<int> percent(0, 99);
-	std::uniform_int_distribution<int> fanin(2, 4);
+	std::uniform_int_distribution<int> fanin(2, max_inputs);
 	std::uniform_int_distribution<int> base_pick(0, bases - 1);
 	std::uniform_int_distribution<int> in_layer(0, kLayerWidth - 1);
 	std::uniform_int_distribution<int> layers_back(1, 3);
@@ -75,10 +75,11 @@ void ReportShape(benchmark::State &state, const std::vector<StNode> &nodes, cons
 	state.counters["largest_group"] = static_cast<double>(largest);
 }
 
-// Args: number of stream tables, percentage of stream tables with fan-in.
+// Args: number of stream tables, percentage of them with fan-in, most inputs of a fan-in node.
 void BM_DagBuild(benchmark::State &state) {
 	std::vector<StNode> nodes =
-	    MakeLayeredDag(static_cast<int>(state.range(0)), static_cast<int>(state.range(1)), 42);
+	    MakeLayeredDag(static_cast<int>(state.range(0)), static_cast<int>(state.range(1)),
+	                   static_cast<int>(state.range(2)), 42);
 	for (auto _ : state) {
 		state.PauseTiming();
 		std::vector<StNode> copy = nodes; // Build takes its input by value
@@ -89,28 +90,30 @@ void BM_DagBuild(benchmark::State &state) {
 	ReportShape(state, nodes, Dag::Build(nodes));
 }
 BENCHMARK(BM_DagBuild)
-    ->ArgNames({"sts", "fanin_pct"})
-    ->Args({1000, 5})
-    ->Args({1000, 30})
-    ->Args({1000, 100})
-    ->Args({10000, 5})
-    ->Args({10000, 30})
-    ->Args({10000, 100})
+    ->ArgNames({"sts", "fanin_pct", "max_inputs"})
+    ->Args({1000, 5, 4})
+    ->Args({1000, 30, 4})
+    ->Args({1000, 100, 4})
+    ->Args({10000, 5, 4})
+    ->Args({10000, 30, 4})
+    ->Args({10000, 100, 4})
+    ->Args({10000, 2, 200}) // a few very wide joins
     ->Unit(benchmark::kMillisecond);
 
 // CheckNoCycle as run by create/alter: the candidate replaces one mid-graph stream table.
 void BM_CheckNoCycle(benchmark::State &state) {
 	std::vector<StNode> nodes =
-	    MakeLayeredDag(static_cast<int>(state.range(0)), static_cast<int>(state.range(1)), 42);
+	    MakeLayeredDag(static_cast<int>(state.range(0)), static_cast<int>(state.range(1)),
+	                   static_cast<int>(state.range(2)), 42);
 	StNode candidate = nodes[nodes.size() / 2];
 	for (auto _ : state) {
 		CheckNoCycle(nodes, candidate);
 	}
 }
 BENCHMARK(BM_CheckNoCycle)
-    ->ArgNames({"sts", "fanin_pct"})
-    ->Args({1000, 30})
-    ->Args({10000, 30})
+    ->ArgNames({"sts", "fanin_pct", "max_inputs"})
+    ->Args({1000, 30, 4})
+    ->Args({10000, 30, 4})
     ->Unit(benchmark::kMillisecond);
 
 } // namespace

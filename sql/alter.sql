@@ -131,7 +131,7 @@ SELECT pgtrickle.alter_stream_table('alt_st', query => 'SELECT id, x FROM alt_ot
 SELECT d.source_relid::regclass, d.source_type
 FROM pgtrickle.pgt_dependencies d JOIN pgtrickle.pgt_stream_tables s USING (pgt_id)
 WHERE s.pgt_name = 'alt_st';
-SELECT source_relid::regclass FROM pgtrickle.pgt_change_tracking ORDER BY 1::text;
+SELECT source_relid::regclass FROM pgtrickle.pgt_change_tracking ORDER BY source_relid::regclass::text;
 SELECT tgname FROM pg_trigger WHERE tgrelid = 'alt_src'::regclass ORDER BY 1;
 SELECT * FROM alt_st ORDER BY id;
 -- The old source is no longer protected, the new one is.

@@ -18,7 +18,7 @@ CREATE TABLE cd_orders (
     customer text NOT NULL,
     amount   numeric(10,2) NOT NULL,
     placed   date NOT NULL
-);
+) WITH (autovacuum_enabled = false);  -- AUTO's change-ratio check reads reltuples
 INSERT INTO cd_orders VALUES
     (1, 'alice', 10.50, '2024-01-01'),
     (2, 'bob',   20.00, '2024-01-02'),
@@ -115,11 +115,13 @@ REVOKE SELECT ON cd_totals FROM cd_reader;
 DROP ROLE cd_reader;
 
 -------------------------------------------------------------------------------
--- AUTO mode (the default) behaves as FULL
+-- AUTO mode (the default): DIFFERENTIAL when the query allows it, else FULL
 -------------------------------------------------------------------------------
 SELECT pgtrickle.create_stream_table('cd_auto', 'SELECT id, customer FROM cd_orders WHERE amount > 5');
 SELECT refresh_mode, schedule, status, is_populated FROM pgtrickle.pgt_stream_tables
 WHERE pgt_name = 'cd_auto';
+SELECT property, value FROM pgtrickle.explain_st('cd_auto')
+WHERE property IN ('refresh_mode', 'effective_mode', 'differential_support');
 SELECT * FROM cd_auto ORDER BY id;
 DELETE FROM cd_orders WHERE id = 2;
 INSERT INTO cd_orders VALUES (4, 'erin', 99.00, '2024-01-06');
@@ -127,6 +129,19 @@ SELECT pgtrickle.refresh_stream_table('cd_auto');
 SELECT * FROM cd_auto ORDER BY id;
 SELECT action, status, initiated_by, rows_inserted, rows_deleted
 FROM pgtrickle.get_refresh_history('cd_auto') ORDER BY refresh_id;
+
+-- A query DIFFERENTIAL cannot maintain falls back to FULL.
+SELECT pgtrickle.create_stream_table('cd_auto_full',
+    'SELECT id, customer FROM cd_orders ORDER BY id LIMIT 2');
+SELECT property, value FROM pgtrickle.explain_st('cd_auto_full')
+WHERE property IN ('refresh_mode', 'effective_mode', 'mode_reason', 'differential_support');
+INSERT INTO cd_orders VALUES (0, 'first', 1.00, '2024-01-07');
+SELECT pgtrickle.refresh_stream_table('cd_auto_full');
+SELECT * FROM cd_auto_full ORDER BY id;
+SELECT action, status, initiated_by, rows_inserted, rows_deleted
+FROM pgtrickle.get_refresh_history('cd_auto_full') ORDER BY refresh_id;
+SELECT pgtrickle.drop_stream_table('cd_auto_full');
+DELETE FROM cd_orders WHERE id = 0;
 
 -- Two stream tables share the capture of one source.
 SELECT cardinality(consumers) AS consumers FROM pgtrickle.pgt_change_tracking;

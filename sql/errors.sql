@@ -54,6 +54,16 @@ SELECT pgtrickle.create_stream_table('err_new', 'CREATE TABLE err_new_t (a int)'
 \echo :SQLSTATE
 SELECT pgtrickle.create_stream_table('err_new', 'SELECT 1/0 AS x');
 \echo :SQLSTATE
+-- DIFFERENTIAL names the construct it cannot maintain and suggests FULL/AUTO.
+SELECT pgtrickle.create_stream_table('err_new', 'SELECT id FROM err_src ORDER BY id LIMIT 1',
+                                     refresh_mode => 'DIFFERENTIAL');
+\echo :SQLSTATE
+SELECT pgtrickle.create_stream_table('err_new',
+    'SELECT id, row_number() OVER (ORDER BY id) AS rn FROM err_src', refresh_mode => 'DIFFERENTIAL');
+\echo :SQLSTATE
+SELECT pgtrickle.alter_stream_table('err_st', refresh_mode => 'DIFFERENTIAL',
+                                    query => 'SELECT DISTINCT ON (v) id, v FROM err_src');
+\echo :SQLSTATE
 SELECT * FROM err_state;
 -- Nothing was executed by the rejected statements.
 SELECT count(*) FROM err_src;
@@ -158,7 +168,8 @@ SELECT pgtrickle.alter_stream_table('err_st', query => 'SELECT id, v FROM err_st
 \echo :SQLSTATE
 -- Both stream tables are unchanged.
 SELECT pgt_name, original_query, status FROM pgtrickle.pgt_stream_tables ORDER BY pgt_name;
-SELECT source_relid::regclass, source_type FROM pgtrickle.pgt_dependencies ORDER BY 1::text;
+SELECT source_relid::regclass, source_type FROM pgtrickle.pgt_dependencies
+ORDER BY source_relid::regclass::text;
 SELECT pgtrickle.drop_stream_table('err_new_down');
 SELECT * FROM err_state;
 

@@ -29,7 +29,7 @@ using bridge::PgCall;
 
 // PG-regime walker state: plain C data only.
 struct WalkState {
-	List *relids;   // Oid list, may repeat
+	List *relids; // Oid list, may repeat
 	bool has_row_marks;
 };
 
@@ -127,9 +127,8 @@ AnalyzedQuery AnalyzeQuery(const std::string &query, const std::string &self_sch
 		}
 	}
 
-	Query *analyzed = PgCall([&] {
-		return parse_analyze_fixedparams(rawstmt, sql, NULL, 0, NULL);
-	});
+	Query *analyzed =
+	    PgCall([&] { return parse_analyze_fixedparams(rawstmt, sql, NULL, 0, NULL); });
 	if (analyzed->commandType != CMD_SELECT || analyzed->utilityStmt != nullptr) {
 		Fail("0A000", "query must be a SELECT statement");
 	}
@@ -174,8 +173,8 @@ AnalyzedQuery AnalyzeQuery(const std::string &query, const std::string &self_sch
 		column.type_sql = PgCall([&] { return format_type_with_typemod(type, typmod); });
 		Oid default_collation = PgCall([&] { return get_typcollation(type); });
 		if (OidIsValid(collation) && collation != default_collation) {
-			column.type_sql +=
-			    std::string(" COLLATE ") + PgCall([&] { return generate_collation_name(collation); });
+			column.type_sql += std::string(" COLLATE ") +
+			                   PgCall([&] { return generate_collation_name(collation); });
 		}
 		result.columns.push_back(std::move(column));
 	}

@@ -101,8 +101,7 @@ void PrepareDifferential(std::int64_t pgt_id, core::RefreshMode mode) {
 	delta::DeltaPlan plan = delta::PlanDelta(st->defining_query);
 	if (plan.shape == delta::Shape::kUnsupported) {
 		if (mode == core::RefreshMode::kDifferential) {
-			throw core::Error("0A000",
-			                  "DIFFERENTIAL refresh does not support " + plan.reason,
+			throw core::Error("0A000", "DIFFERENTIAL refresh does not support " + plan.reason,
 			                  "Stream table " + st->Display() +
 			                      " cannot be maintained from its sources' changes.",
 			                  "Use refresh_mode => 'FULL', or 'AUTO' to refresh FULL whenever "
@@ -134,8 +133,8 @@ void PrepareDifferential(std::int64_t pgt_id, core::RefreshMode mode) {
 	                        {std::to_string(st->relid)});
 	if (existing.rows.empty()) {
 		std::string index_name = st->name.substr(0, 40) + "_pgt_idx";
-		SpiExec("CREATE INDEX " + bridge::QuoteIdent(index_name) + " ON " + st->Qualified() +
-		        " (" + list + ")");
+		SpiExec("CREATE INDEX " + bridge::QuoteIdent(index_name) + " ON " + st->Qualified() + " (" +
+		        list + ")");
 	}
 }
 
@@ -226,13 +225,12 @@ void RefreshNow(const catalog::StreamTable &target, catalog::Initiator who) {
 		}
 		if (fresh->status == core::StStatus::kSuspended) {
 			if (fresh->pgt_id == target.pgt_id) {
-				throw core::Error("55000", "stream table " + fresh->Display() + " is suspended",
-				                  {}, "Call pgtrickle.resume_stream_table() first.");
+				throw core::Error("55000", "stream table " + fresh->Display() + " is suspended", {},
+				                  "Call pgtrickle.resume_stream_table() first.");
 			}
 			throw core::Error("55000",
-			                  "cannot refresh " + target.Display() +
-			                      ": member " + fresh->Display() +
-			                      " of its consistency group is suspended",
+			                  "cannot refresh " + target.Display() + ": member " +
+			                      fresh->Display() + " of its consistency group is suspended",
 			                  "Refreshing the other members alone would let the convergence "
 			                  "point combine two versions of their sources.",
 			                  "Call pgtrickle.resume_stream_table() on the suspended member.");
@@ -399,8 +397,8 @@ PGT_FUNCTION(pgtrickle_alter_stream_table) {
 				sep = ", ";
 			}
 			for (const auto &column : analyzed->columns) {
-				alter += sep + "ADD COLUMN " + bridge::QuoteIdent(column.name) + " " +
-				         column.type_sql;
+				alter +=
+				    sep + "ADD COLUMN " + bridge::QuoteIdent(column.name) + " " + column.type_sql;
 				sep = ", ";
 			}
 			SpiExec(alter);
@@ -481,8 +479,8 @@ PGT_FUNCTION(pgtrickle_resume_stream_table) {
 	bridge::PinnedSearchPath pin;
 	if (st.status != core::StStatus::kSuspended) {
 		throw core::Error("55000",
-		                  "stream table " + st.Display() + " is not suspended (current status: " +
-		                      core::Name(st.status) + ")");
+		                  "stream table " + st.Display() +
+		                      " is not suspended (current status: " + core::Name(st.status) + ")");
 	}
 	api::CheckOwner(st);
 	{

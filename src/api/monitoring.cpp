@@ -29,7 +29,8 @@ namespace {
 
 using bridge::SpiExec;
 
-std::map<std::int64_t, const catalog::StreamTable *> ById(const std::vector<catalog::StreamTable> &all) {
+std::map<std::int64_t, const catalog::StreamTable *>
+ById(const std::vector<catalog::StreamTable> &all) {
 	std::map<std::int64_t, const catalog::StreamTable *> by_id;
 	for (const auto &st : all) {
 		by_id[st.pgt_id] = &st;
@@ -183,20 +184,19 @@ PGT_FUNCTION(pgtrickle_explain_st) {
 	refresh::ModeDecision decision = refresh::DecideMode(st);
 	add("effective_mode", decision.differential ? "DIFFERENTIAL" : "FULL");
 	add("mode_reason", decision.reason);
-	add("differential_support", decision.plan.shape == delta::Shape::kUnsupported
-	                                ? std::optional<std::string>(st.mode == core::RefreshMode::kFull
-	                                                                 ? "not checked (FULL)"
-	                                                                 : "unsupported: " +
-	                                                                       decision.plan.reason)
-	                                : std::optional<std::string>(
-	                                      decision.plan.shape == delta::Shape::kRows
-	                                          ? "supported: row delta"
-	                                          : "supported: affected-group recomputation"));
+	add("differential_support",
+	    decision.plan.shape == delta::Shape::kUnsupported
+	        ? std::optional<std::string>(st.mode == core::RefreshMode::kFull
+	                                         ? "not checked (FULL)"
+	                                         : "unsupported: " + decision.plan.reason)
+	        : std::optional<std::string>(decision.plan.shape == delta::Shape::kRows
+	                                         ? "supported: row delta"
+	                                         : "supported: affected-group recomputation"));
 	add("schedule", st.schedule);
 	auto schedule = core::ParseSchedule(st.schedule, 0);
 	add("schedule_kind", schedule.kind == core::ScheduleKind::kDuration ? "duration"
-	                     : schedule.kind == core::ScheduleKind::kCron ? "cron (UTC)"
-	                                                                   : "calculated");
+	                     : schedule.kind == core::ScheduleKind::kCron   ? "cron (UTC)"
+	                                                                    : "calculated");
 	add("is_populated", st.is_populated ? "true" : "false");
 	add("needs_reinit", st.needs_reinit ? "true" : "false");
 	add("consecutive_errors", std::to_string(st.consecutive_errors));
@@ -214,8 +214,8 @@ PGT_FUNCTION(pgtrickle_explain_st) {
 	std::optional<std::string> group_text;
 	for (std::size_t i = 0; i < dag.Groups().size(); i++) {
 		const auto &group = dag.Groups()[i];
-		if (!numbers[i] ||
-		    std::find(group.members.begin(), group.members.end(), st.pgt_id) == group.members.end()) {
+		if (!numbers[i] || std::find(group.members.begin(), group.members.end(), st.pgt_id) ==
+		                       group.members.end()) {
 			continue;
 		}
 		std::string members;
@@ -266,7 +266,8 @@ PGT_FUNCTION(pgtrickle_resolve) {
 PGT_FUNCTION(pgtrickle_health_check) {
 	bridge::SpiScope spi;
 	std::vector<api::TextRow> rows;
-	auto add = [&](const std::string &check, const std::string &severity, const std::string &detail) {
+	auto add = [&](const std::string &check, const std::string &severity,
+	               const std::string &detail) {
 		rows.push_back({check, severity, detail});
 	};
 
@@ -346,11 +347,12 @@ PGT_FUNCTION(pgtrickle_health_check) {
 			}
 			for (auto id : group.members) {
 				const auto *st = by_id.at(id);
-				if (st->status == core::StStatus::kSuspended || st->status == core::StStatus::kError) {
+				if (st->status == core::StStatus::kSuspended ||
+				    st->status == core::StStatus::kError) {
 					add("held_groups", "WARNING",
 					    "consistency group " + std::to_string(*numbers[i]) + " is held at epoch " +
-					        std::to_string(GroupEpoch(group, by_id)) + ": member " +
-					        st->Display() + " is " + core::Name(st->status));
+					        std::to_string(GroupEpoch(group, by_id)) + ": member " + st->Display() +
+					        " is " + core::Name(st->status));
 				}
 			}
 		}

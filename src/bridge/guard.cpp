@@ -99,9 +99,7 @@ void PgCallImpl(void (*fn)(void *), void *arg) {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ErrorData *volatile edata = nullptr;
 	PG_TRY();
-	{
-		fn(arg);
-	}
+	{ fn(arg); }
 	PG_CATCH();
 	{
 		MemoryContextSwitchTo(oldcontext);

@@ -42,8 +42,7 @@ void PgCallImpl(void (*fn)(void *), void *arg);
 template <typename F> auto PgCall(F &&f) {
 	using R = decltype(f());
 	if constexpr (std::is_void_v<R>) {
-		detail::PgCallImpl([](void *p) { (*static_cast<std::remove_reference_t<F> *>(p))(); },
-		                   &f);
+		detail::PgCallImpl([](void *p) { (*static_cast<std::remove_reference_t<F> *>(p))(); }, &f);
 	} else {
 		struct Ctx {
 			std::remove_reference_t<F> *f;

@@ -26,7 +26,8 @@ SpiResult SpiExec(const std::string &sql, const std::vector<Value> &args,
 	int nargs = static_cast<int>(args.size());
 	// Parameters as palloc'd C data so that no C++ object is alive inside the guarded calls.
 	Oid *types = nargs ? PgCall([&] { return (Oid *)palloc(sizeof(Oid) * nargs); }) : nullptr;
-	Datum *values = nargs ? PgCall([&] { return (Datum *)palloc(sizeof(Datum) * nargs); }) : nullptr;
+	Datum *values =
+	    nargs ? PgCall([&] { return (Datum *)palloc(sizeof(Datum) * nargs); }) : nullptr;
 	char *nulls = PgCall([&] { return (char *)palloc0(nargs + 1); });
 	for (int i = 0; i < nargs; i++) {
 		types[i] = TEXTOID;

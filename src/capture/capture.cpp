@@ -33,8 +33,10 @@ void InstallCapture(Oid relid) {
 	std::string schema = BufferSchema();
 	std::string buffer_name = "changes_" + std::to_string(relid);
 	std::string buffer = QuoteIdent(schema) + "." + QuoteIdent(buffer_name);
-	std::string function = QuoteIdent(schema) + "." + QuoteIdent("capture_" + std::to_string(relid));
-	std::string source = SpiExec("SELECT $1::oid::regclass::text", {std::to_string(relid)}).Get(0, 0);
+	std::string function =
+	    QuoteIdent(schema) + "." + QuoteIdent("capture_" + std::to_string(relid));
+	std::string source =
+	    SpiExec("SELECT $1::oid::regclass::text", {std::to_string(relid)}).Get(0, 0);
 
 	auto has_schema = SpiExec("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1", {schema});
 	if (has_schema.rows.empty()) {
@@ -42,16 +44,20 @@ void InstallCapture(Oid relid) {
 		SpiExec("REVOKE ALL ON SCHEMA " + QuoteIdent(schema) + " FROM PUBLIC");
 	}
 	// Same column types as the source, no constraints (TRUNCATE markers carry NULLs).
-	SpiExec("CREATE TABLE " + buffer + " AS SELECT NULL::pg_catalog.xid8 AS __pgt_xid, "
-	        "NULL::pg_catalog.\"char\" AS __pgt_action, s.* FROM " + source + " s WITH NO DATA");
-	SpiExec("ALTER TABLE " + buffer + " ALTER COLUMN __pgt_xid SET NOT NULL, "
+	SpiExec("CREATE TABLE " + buffer +
+	        " AS SELECT NULL::pg_catalog.xid8 AS __pgt_xid, "
+	        "NULL::pg_catalog.\"char\" AS __pgt_action, s.* FROM " +
+	        source + " s WITH NO DATA");
+	SpiExec("ALTER TABLE " + buffer +
+	        " ALTER COLUMN __pgt_xid SET NOT NULL, "
 	        "ALTER COLUMN __pgt_action SET NOT NULL");
 	SpiExec("CREATE INDEX ON " + buffer + " (__pgt_xid)");
 	SpiExec("REVOKE ALL ON " + buffer + " FROM PUBLIC");
 
-	auto cols = SpiExec("SELECT a.attname FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1::oid "
-	                    "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-	                    {std::to_string(relid)});
+	auto cols =
+	    SpiExec("SELECT a.attname FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1::oid "
+	            "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+	            {std::to_string(relid)});
 	std::string target = "__pgt_xid, __pgt_action";
 	std::string new_values;
 	std::string old_values;
@@ -62,34 +68,42 @@ void InstallCapture(Oid relid) {
 		old_values += ", o." + col;
 	}
 	std::string insert = "INSERT INTO " + buffer + " (" + target + ") ";
-	std::string body =
-	    "BEGIN\n"
-	    "  IF TG_OP = 'INSERT' THEN\n"
-	    "    " + insert + "SELECT pg_catalog.pg_current_xact_id(), 'I'" + new_values +
-	    " FROM __pgt_new n;\n"
-	    "  ELSIF TG_OP = 'UPDATE' THEN\n"
-	    "    " + insert + "SELECT pg_catalog.pg_current_xact_id(), 'D'" + old_values +
-	    " FROM __pgt_old o;\n"
-	    "    " + insert + "SELECT pg_catalog.pg_current_xact_id(), 'I'" + new_values +
-	    " FROM __pgt_new n;\n"
-	    "  ELSIF TG_OP = 'DELETE' THEN\n"
-	    "    " + insert + "SELECT pg_catalog.pg_current_xact_id(), 'D'" + old_values +
-	    " FROM __pgt_old o;\n"
-	    "  ELSE\n"
-	    "    INSERT INTO " + buffer + " (__pgt_xid, __pgt_action) "
-	    "VALUES (pg_catalog.pg_current_xact_id(), 'T');\n"
-	    "  END IF;\n"
-	    "  RETURN NULL;\n"
-	    "END\n";
-	SpiExec("CREATE FUNCTION " + function + "() RETURNS trigger LANGUAGE plpgsql "
-	        "SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS " + QuoteLiteral(body));
+	std::string body = "BEGIN\n"
+	                   "  IF TG_OP = 'INSERT' THEN\n"
+	                   "    " +
+	                   insert + "SELECT pg_catalog.pg_current_xact_id(), 'I'" + new_values +
+	                   " FROM __pgt_new n;\n"
+	                   "  ELSIF TG_OP = 'UPDATE' THEN\n"
+	                   "    " +
+	                   insert + "SELECT pg_catalog.pg_current_xact_id(), 'D'" + old_values +
+	                   " FROM __pgt_old o;\n"
+	                   "    " +
+	                   insert + "SELECT pg_catalog.pg_current_xact_id(), 'I'" + new_values +
+	                   " FROM __pgt_new n;\n"
+	                   "  ELSIF TG_OP = 'DELETE' THEN\n"
+	                   "    " +
+	                   insert + "SELECT pg_catalog.pg_current_xact_id(), 'D'" + old_values +
+	                   " FROM __pgt_old o;\n"
+	                   "  ELSE\n"
+	                   "    INSERT INTO " +
+	                   buffer +
+	                   " (__pgt_xid, __pgt_action) "
+	                   "VALUES (pg_catalog.pg_current_xact_id(), 'T');\n"
+	                   "  END IF;\n"
+	                   "  RETURN NULL;\n"
+	                   "END\n";
+	SpiExec("CREATE FUNCTION " + function +
+	        "() RETURNS trigger LANGUAGE plpgsql "
+	        "SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS " +
+	        QuoteLiteral(body));
 	SpiExec("REVOKE ALL ON FUNCTION " + function + "() FROM PUBLIC");
 	SpiExec("CREATE TRIGGER __pgt_capture_ins AFTER INSERT ON " + source +
 	        " REFERENCING NEW TABLE AS __pgt_new FOR EACH STATEMENT EXECUTE FUNCTION " + function +
 	        "()");
 	SpiExec("CREATE TRIGGER __pgt_capture_upd AFTER UPDATE ON " + source +
 	        " REFERENCING OLD TABLE AS __pgt_old NEW TABLE AS __pgt_new FOR EACH STATEMENT "
-	        "EXECUTE FUNCTION " + function + "()");
+	        "EXECUTE FUNCTION " +
+	        function + "()");
 	SpiExec("CREATE TRIGGER __pgt_capture_del AFTER DELETE ON " + source +
 	        " REFERENCING OLD TABLE AS __pgt_old FOR EACH STATEMENT EXECUTE FUNCTION " + function +
 	        "()");
@@ -178,12 +192,13 @@ void AttachConsumer(std::int64_t pgt_id, const std::vector<Oid> &tables) {
 		}
 		// The consumer's owner reads the buffer during DIFFERENTIAL refreshes (which run as the
 		// owner); it can read the source itself anyway.
-		auto grant = SpiExec("SELECT t.buffer_schema, t.buffer_name, "
-		                     "pg_catalog.pg_get_userbyid(c.relowner) FROM pgtrickle.pgt_change_tracking t, "
-		                     "pgtrickle.pgt_stream_tables s JOIN pg_catalog.pg_class c "
-		                     "ON c.oid = s.pgt_relid WHERE t.source_relid = $1::oid "
-		                     "AND s.pgt_id = $2::bigint",
-		                     {std::to_string(relid), std::to_string(pgt_id)});
+		auto grant =
+		    SpiExec("SELECT t.buffer_schema, t.buffer_name, "
+		            "pg_catalog.pg_get_userbyid(c.relowner) FROM pgtrickle.pgt_change_tracking t, "
+		            "pgtrickle.pgt_stream_tables s JOIN pg_catalog.pg_class c "
+		            "ON c.oid = s.pgt_relid WHERE t.source_relid = $1::oid "
+		            "AND s.pgt_id = $2::bigint",
+		            {std::to_string(relid), std::to_string(pgt_id)});
 		if (!grant.rows.empty()) {
 			SpiExec("GRANT USAGE ON SCHEMA " + QuoteIdent(*grant.rows[0][0]) + " TO " +
 			        QuoteIdent(*grant.rows[0][2]));
@@ -275,9 +290,10 @@ std::optional<Frontier> LoadFrontier(std::int64_t pgt_id) {
 namespace {
 
 bool AnyPending(const catalog::StreamTable &st, const std::string &extra_condition) {
-	auto buffers = SpiExec("SELECT t.buffer_schema, t.buffer_name FROM pgtrickle.pgt_change_tracking t "
-	                       "WHERE $1::bigint = ANY (t.consumers)",
-	                       {std::to_string(st.pgt_id)});
+	auto buffers =
+	    SpiExec("SELECT t.buffer_schema, t.buffer_name FROM pgtrickle.pgt_change_tracking t "
+	            "WHERE $1::bigint = ANY (t.consumers)",
+	            {std::to_string(st.pgt_id)});
 	auto frontier = FrontierParams(st.pgt_id);
 	for (const auto &row : buffers.rows) {
 		std::string buffer = QuoteIdent(*row[0]) + "." + QuoteIdent(*row[1]);
@@ -339,13 +355,15 @@ void TrimBuffers(const std::vector<Oid> &tables) {
 		std::string buffer = QuoteIdent(*t.rows[0][0]) + "." + QuoteIdent(*t.rows[0][1]);
 		// Rows older than every consumer's frontier xmin are visible to all of them: consumed.
 		// (A consumer's own-transaction rows stay: later commands may still be pending.)
-		SpiExec("DELETE FROM " + buffer + " WHERE __pgt_xid < (SELECT min(LEAST("
+		SpiExec(
+		    "DELETE FROM " + buffer +
+		        " WHERE __pgt_xid < (SELECT min(LEAST("
 		        "pg_catalog.pg_snapshot_xmin((s.frontier->>'snapshot')::pg_catalog.pg_snapshot), "
 		        "coalesce((s.frontier->>'own_xid')::pg_catalog.xid8, pg_catalog.pg_snapshot_xmin("
 		        "(s.frontier->>'snapshot')::pg_catalog.pg_snapshot)))) "
 		        "FROM pgtrickle.pgt_stream_tables s WHERE s.pgt_id = ANY ($1::bigint[]) "
 		        "HAVING count(*) = count(s.frontier->>'snapshot'))",
-		        {*t.rows[0][2]});
+		    {*t.rows[0][2]});
 	}
 }
 

@@ -23,8 +23,8 @@ extern "C" {
 namespace pgtrickle::capture {
 
 // Relations whose changes a stream table consumes: its TABLE and STREAM_TABLE sources plus the
-// tables under its VIEW sources (recursively). Matviews and foreign tables cannot be captured and are returned in
-// *uncapturable.
+// tables under its VIEW sources (recursively). Matviews and foreign tables cannot be captured and
+// are returned in *uncapturable.
 std::vector<Oid> BaseTablesOf(const std::vector<catalog::Dependency> &deps,
                               std::vector<Oid> *uncapturable);
 

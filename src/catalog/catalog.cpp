@@ -86,8 +86,7 @@ std::vector<StreamTable> Load(const std::string &where, const std::vector<bridge
 	for (const auto &r : deps.rows) {
 		auto it = by_id.find(std::stoll(*r[0]));
 		if (it != by_id.end()) {
-			it->second->deps.push_back(
-			    Dependency{static_cast<Oid>(std::stoul(*r[1])), *r[2]});
+			it->second->deps.push_back(Dependency{static_cast<Oid>(std::stoul(*r[1])), *r[2]});
 		}
 	}
 	return tables;

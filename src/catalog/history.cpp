@@ -40,12 +40,13 @@ std::string TsExpr(const char *param) {
 std::int64_t StartHistory(std::int64_t pgt_id, const std::string &action, Initiator who,
                           std::optional<int> group_id, std::optional<std::int64_t> group_epoch) {
 	bridge::AsExtensionOwner as_owner;
-	auto r = SpiExec("INSERT INTO pgtrickle.pgt_refresh_history "
-	                 "(pgt_id, start_time, action, status, initiated_by, group_id, group_epoch) "
-	                 "VALUES ($1::bigint, clock_timestamp(), $2, 'RUNNING', $3, $4::int, $5::bigint) "
-	                 "RETURNING refresh_id",
-	                 {std::to_string(pgt_id), action, std::string(Name(who)),
-	                  group_id ? Value(std::to_string(*group_id)) : Value(), OptText(group_epoch)});
+	auto r =
+	    SpiExec("INSERT INTO pgtrickle.pgt_refresh_history "
+	            "(pgt_id, start_time, action, status, initiated_by, group_id, group_epoch) "
+	            "VALUES ($1::bigint, clock_timestamp(), $2, 'RUNNING', $3, $4::int, $5::bigint) "
+	            "RETURNING refresh_id",
+	            {std::to_string(pgt_id), action, std::string(Name(who)),
+	             group_id ? Value(std::to_string(*group_id)) : Value(), OptText(group_epoch)});
 	return std::stoll(r.Get(0, 0));
 }
 
@@ -62,12 +63,11 @@ void FinishHistory(std::int64_t refresh_id, const std::string &status,
 	        {std::to_string(refresh_id), status, outcome ? Value(outcome->action) : Value(),
 	         outcome ? Value(std::to_string(outcome->rows_inserted)) : Value(),
 	         outcome ? Value(std::to_string(outcome->rows_deleted)) : Value(),
-	         OptText(data_timestamp),
-	         error_message.empty() ? Value() : Value(error_message)});
+	         OptText(data_timestamp), error_message.empty() ? Value() : Value(error_message)});
 }
 
-void RecordSuccess(std::int64_t pgt_id, const RefreshOutcome &outcome,
-                   TimestampUs data_timestamp, const capture::Frontier &frontier) {
+void RecordSuccess(std::int64_t pgt_id, const RefreshOutcome &outcome, TimestampUs data_timestamp,
+                   const capture::Frontier &frontier) {
 	bridge::AsExtensionOwner as_owner;
 	bool no_data = outcome.action == "NO_DATA";
 	SpiExec("UPDATE pgtrickle.pgt_stream_tables SET "

@@ -36,9 +36,10 @@ const struct config_enum_entry kPolicyOptions[] = {
 } // namespace
 
 void DefineGucs() {
-	DefineCustomBoolVariable("pg_trickle.enabled",
-	                         "Lets the scheduler refresh stream tables; manual refresh always works.",
-	                         nullptr, &enabled, true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+	DefineCustomBoolVariable(
+	    "pg_trickle.enabled",
+	    "Lets the scheduler refresh stream tables; manual refresh always works.", nullptr, &enabled,
+	    true, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
 	DefineCustomIntVariable("pg_trickle.scheduler_interval_ms",
 	                        "Interval between two scheduler ticks, in milliseconds.", nullptr,
 	                        &scheduler_interval_ms, 1000, 10, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS,
@@ -62,10 +63,10 @@ void DefineGucs() {
 	DefineCustomStringVariable("pg_trickle.change_buffer_schema",
 	                           "Schema holding the change buffers.", nullptr, &change_buffer_schema,
 	                           "pgtrickle_changes", PGC_SUSET, 0, nullptr, nullptr, nullptr);
-	DefineCustomRealVariable("pg_trickle.differential_max_change_ratio",
-	                         "Share of changed rows above which AUTO and DIFFERENTIAL refresh FULL.",
-	                         nullptr, &differential_max_change_ratio, 0.15, 0.0, 1.0, PGC_USERSET, 0,
-	                         nullptr, nullptr, nullptr);
+	DefineCustomRealVariable(
+	    "pg_trickle.differential_max_change_ratio",
+	    "Share of changed rows above which AUTO and DIFFERENTIAL refresh FULL.", nullptr,
+	    &differential_max_change_ratio, 0.15, 0.0, 1.0, PGC_USERSET, 0, nullptr, nullptr, nullptr);
 	MarkGUCPrefixReserved("pg_trickle");
 }
 

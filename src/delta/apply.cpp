@@ -47,8 +47,7 @@ std::string RowsApplySql(const catalog::StreamTable &st, const DeltaPlan &plan) 
 	for (std::size_t i = 0; i < plan.column_names.size(); i++) {
 		insert_cols += (i ? ", " : "") + DeltaCol(i);
 	}
-	return "WITH d AS MATERIALIZED (\n" + plan.delta_sql +
-	       "\n), del AS (DELETE FROM " + table +
+	return "WITH d AS MATERIALIZED (\n" + plan.delta_sql + "\n), del AS (DELETE FROM " + table +
 	       " WHERE ctid = ANY (ARRAY(" + victims_nonnull + " UNION ALL " + victims_null +
 	       ")) RETURNING 1), ins AS (INSERT INTO " + table + " SELECT " + insert_cols +
 	       " FROM d, pg_catalog.generate_series(1, d.__pgt_w) WHERE d.__pgt_w > 0 RETURNING 1) "
@@ -64,7 +63,8 @@ std::string GroupPredicate(const std::string &alias, const DeltaPlan &plan,
 		std::string col = alias + "." + QuoteIdent(plan.column_names[c]);
 		std::string term;
 		if (arrays[k]) {
-			term = col + " = ANY (" + QuoteLiteral(*arrays[k]) + "::" + plan.column_types[c] + "[])";
+			term =
+			    col + " = ANY (" + QuoteLiteral(*arrays[k]) + "::" + plan.column_types[c] + "[])";
 		}
 		if (has_null[k]) {
 			term += (term.empty() ? "" : " OR ") + col + " IS NULL";
@@ -117,10 +117,10 @@ catalog::RefreshOutcome ApplyDelta(const catalog::StreamTable &st, const DeltaPl
 	auto deleted = SpiExec("DELETE FROM " + st.Qualified() + " s WHERE " +
 	                           GroupPredicate("s", plan, arrays, has_null),
 	                       {}, options);
-	auto inserted = SpiExec("INSERT INTO " + st.Qualified() + " SELECT * FROM (\n" +
-	                            st.defining_query + "\n) AS q WHERE " +
-	                            GroupPredicate("q", plan, arrays, has_null),
-	                        {}, options);
+	auto inserted =
+	    SpiExec("INSERT INTO " + st.Qualified() + " SELECT * FROM (\n" + st.defining_query +
+	                "\n) AS q WHERE " + GroupPredicate("q", plan, arrays, has_null),
+	            {}, options);
 	outcome.rows_deleted = static_cast<std::int64_t>(deleted.processed);
 	outcome.rows_inserted = static_cast<std::int64_t>(inserted.processed);
 	return outcome;

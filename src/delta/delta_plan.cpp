@@ -53,8 +53,8 @@ Query *ParseOne(const std::string &sql) {
 		List *raw = raw_parser(text, RAW_PARSE_DEFAULT);
 		// $1..$3: the frontier, passed as text by the refresh (see capture::PendingPredicate).
 		static Oid param_types[3] = {TEXTOID, TEXTOID, TEXTOID};
-		Query *q = parse_analyze_fixedparams(linitial_node(RawStmt, raw), text, param_types, 3,
-		                                     NULL);
+		Query *q =
+		    parse_analyze_fixedparams(linitial_node(RawStmt, raw), text, param_types, 3, NULL);
 		List *rewritten = QueryRewrite(q);
 		return linitial_node(Query, rewritten);
 	});
@@ -171,13 +171,14 @@ std::string LeafSql(Oid relid, LeafMode mode) {
 	}
 	LeafColumns r = ColumnsOf(relid, "r");
 	LeafColumns b = ColumnsOf(relid, "b");
-	std::string new_sql = "SELECT " + r.select_list + ", 1::pg_catalog.int8 AS __pgt_w FROM " +
-	                      rel + " r";
+	std::string new_sql =
+	    "SELECT " + r.select_list + ", 1::pg_catalog.int8 AS __pgt_w FROM " + rel + " r";
 	std::string pending = capture::PendingPredicate("b");
 	std::string delta_sql =
 	    "SELECT " + b.select_list +
 	    ", CASE b.__pgt_action WHEN 'I' THEN 1::pg_catalog.int8 ELSE -1::pg_catalog.int8 END "
-	    "AS __pgt_w FROM " + *buffer + " b WHERE b.__pgt_action <> 'T' AND " + pending;
+	    "AS __pgt_w FROM " +
+	    *buffer + " b WHERE b.__pgt_action <> 'T' AND " + pending;
 	switch (mode) {
 	case LeafMode::kNew:
 		return new_sql;
@@ -190,7 +191,8 @@ std::string LeafSql(Oid relid, LeafMode mode) {
 	std::string negated =
 	    "SELECT " + b.select_list +
 	    ", CASE b.__pgt_action WHEN 'I' THEN -1::pg_catalog.int8 ELSE 1::pg_catalog.int8 END "
-	    "AS __pgt_w FROM " + *buffer + " b WHERE b.__pgt_action <> 'T' AND " + pending;
+	    "AS __pgt_w FROM " +
+	    *buffer + " b WHERE b.__pgt_action <> 'T' AND " + pending;
 	return new_sql + " UNION ALL " + negated;
 }
 
@@ -211,8 +213,8 @@ Node *WeightProduct(Node *acc, Node *factor) {
 	if (acc == nullptr) {
 		return factor;
 	}
-	return (Node *)makeFuncExpr(F_INT8MUL, INT8OID, list_make2(acc, factor), InvalidOid,
-	                            InvalidOid, COERCE_EXPLICIT_CALL);
+	return (Node *)makeFuncExpr(F_INT8MUL, INT8OID, list_make2(acc, factor), InvalidOid, InvalidOid,
+	                            COERCE_EXPLICIT_CALL);
 }
 
 // Substitutes the leaves of q (walk order, *next counts them) for variant `variant` and appends a
@@ -230,7 +232,7 @@ AttrNumber Substitute(Query *q, int variant, int *next) {
 		}
 		if (rte->rtekind == RTE_RELATION) {
 			int leaf = (*next)++;
-			LeafMode mode = leaf < variant ? LeafMode::kNew
+			LeafMode mode = leaf < variant    ? LeafMode::kNew
 			                : leaf == variant ? LeafMode::kDelta
 			                                  : LeafMode::kOld;
 			Oid relid = rte->relid;
@@ -391,8 +393,8 @@ DeltaPlan PlanDelta(const std::string &defining_query) {
 		for (std::size_t i = 0; i < outputs.size(); i++) {
 			TargetEntry *te = (TargetEntry *)list_nth(top->targetList, outputs[i]);
 			Oid type = exprType((Node *)te->expr);
-			TypeCacheEntry *tce =
-			    PgCall([&] { return lookup_type_cache(type, TYPECACHE_EQ_OPR | TYPECACHE_HASH_PROC); });
+			TypeCacheEntry *tce = PgCall(
+			    [&] { return lookup_type_cache(type, TYPECACHE_EQ_OPR | TYPECACHE_HASH_PROC); });
 			if (!OidIsValid(tce->eq_opr)) {
 				Reject("output columns of a type without equality (" + plan.column_types[i] + ")");
 			}

@@ -28,7 +28,7 @@ struct DeltaPlan {
 	// table's frontier (capture::PendingPredicate).
 	// kGroups: SELECT DISTINCT __pgt_c1..: affected group keys.
 	std::string delta_sql;
-	std::vector<int> key_columns;         // kGroups: 0-based output columns forming the group key
+	std::vector<int> key_columns;          // kGroups: 0-based output columns forming the group key
 	std::vector<std::string> column_names; // storage columns, in order
 	std::vector<std::string> column_types; // format_type of each
 	std::vector<Oid> leaves;               // leaf relations (may repeat for self-joins)

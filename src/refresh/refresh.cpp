@@ -44,13 +44,13 @@ bool HasWork(const catalog::StreamTable &st, const std::vector<Oid> &changed_in_
 			return true;
 		}
 	}
-	auto upstream = SpiExec(
-	    "SELECT EXISTS (SELECT 1 FROM pgtrickle.pgt_dependencies d "
-	    "JOIN pgtrickle.pgt_stream_tables s ON s.pgt_relid = d.source_relid "
-	    "JOIN pgtrickle.pgt_stream_tables me ON me.pgt_id = d.pgt_id "
-	    "WHERE d.pgt_id = $1::bigint AND s.data_timestamp IS DISTINCT FROM NULL "
-	    "AND (me.data_timestamp IS NULL OR s.data_timestamp > me.data_timestamp))",
-	    {std::to_string(st.pgt_id)});
+	auto upstream =
+	    SpiExec("SELECT EXISTS (SELECT 1 FROM pgtrickle.pgt_dependencies d "
+	            "JOIN pgtrickle.pgt_stream_tables s ON s.pgt_relid = d.source_relid "
+	            "JOIN pgtrickle.pgt_stream_tables me ON me.pgt_id = d.pgt_id "
+	            "WHERE d.pgt_id = $1::bigint AND s.data_timestamp IS DISTINCT FROM NULL "
+	            "AND (me.data_timestamp IS NULL OR s.data_timestamp > me.data_timestamp))",
+	            {std::to_string(st.pgt_id)});
 	if (upstream.Get(0, 0) == "t") {
 		return true;
 	}
@@ -140,9 +140,9 @@ UnitResult RefreshUnit(const std::vector<catalog::StreamTable> &members, const U
 	std::vector<std::int64_t> history_ids = options.history_ids;
 	if (history_ids.empty()) {
 		for (const auto &st : members) {
-			history_ids.push_back(catalog::StartHistory(
-			    st.pgt_id, st.needs_reinit ? "REINITIALIZE" : "FULL", options.who,
-			    options.group_id, std::nullopt));
+			history_ids.push_back(
+			    catalog::StartHistory(st.pgt_id, st.needs_reinit ? "REINITIALIZE" : "FULL",
+			                          options.who, options.group_id, std::nullopt));
 		}
 	}
 

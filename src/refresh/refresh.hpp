@@ -28,8 +28,8 @@ ModeDecision DecideMode(const catalog::StreamTable &st);
 
 struct UnitOptions {
 	catalog::Initiator who = catalog::Initiator::kManual;
-	std::optional<int> group_id;  // diamond_groups() id, recorded in history
-	bool atomic_group = false;    // bump group_epoch of the members on success
+	std::optional<int> group_id; // diamond_groups() id, recorded in history
+	bool atomic_group = false;   // bump group_epoch of the members on success
 	// RUNNING history rows already committed by the scheduler (one per member, same order);
 	// empty: rows are started inside the current transaction.
 	std::vector<std::int64_t> history_ids;

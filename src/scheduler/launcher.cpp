@@ -127,9 +127,9 @@ BackgroundWorkerHandle *StartScheduler(Oid dboid) {
 	worker.bgw_notify_pid = MyProcPid;
 	BackgroundWorkerHandle *handle = nullptr;
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle)) {
-		ereport(WARNING, (errmsg("pg_trickle launcher could not start a scheduler for database %u",
-		                         dboid),
-		                  errhint("Raise max_worker_processes.")));
+		ereport(WARNING,
+		        (errmsg("pg_trickle launcher could not start a scheduler for database %u", dboid),
+		         errhint("Raise max_worker_processes.")));
 		return nullptr;
 	}
 	return handle;
@@ -200,13 +200,14 @@ extern "C" void pgtrickle_launcher_main(Datum) {
 	on_shmem_exit([](int, Datum) { shared->launcher_latch = nullptr; }, (Datum)0);
 
 	// Plain C bookkeeping in a long-lived context: handles per database.
-	MemoryContext ctx = AllocSetContextCreate(TopMemoryContext, "pg_trickle launcher",
-	                                          ALLOCSET_DEFAULT_SIZES);
+	MemoryContext ctx =
+	    AllocSetContextCreate(TopMemoryContext, "pg_trickle launcher", ALLOCSET_DEFAULT_SIZES);
 	int capacity = 64;
 	Oid *db_oids = (Oid *)MemoryContextAllocZero(ctx, sizeof(Oid) * capacity);
 	BackgroundWorkerHandle **handles =
 	    (BackgroundWorkerHandle **)MemoryContextAllocZero(ctx, sizeof(void *) * capacity);
-	TimestampTz *last_start = (TimestampTz *)MemoryContextAllocZero(ctx, sizeof(TimestampTz) * capacity);
+	TimestampTz *last_start =
+	    (TimestampTz *)MemoryContextAllocZero(ctx, sizeof(TimestampTz) * capacity);
 	int count = 0;
 
 	for (;;) {
@@ -245,9 +246,9 @@ extern "C" void pgtrickle_launcher_main(Datum) {
 			if (IsRunning(handles[slot])) {
 				continue;
 			}
-			bool backoff = last_start[slot] != 0 &&
-			               !TimestampDifferenceExceeds(last_start[slot], now,
-			                                           kProbeBackoffSeconds * 1000);
+			bool backoff =
+			    last_start[slot] != 0 &&
+			    !TimestampDifferenceExceeds(last_start[slot], now, kProbeBackoffSeconds * 1000);
 			if (backoff && !forced) {
 				continue;
 			}

@@ -122,10 +122,9 @@ std::optional<core::TimestampUs> RunUnit(const Unit &unit) {
 			return;
 		}
 		for (const auto &st : members) {
-			history_ids.push_back(catalog::StartHistory(st.pgt_id,
-			                                            st.needs_reinit ? "REINITIALIZE" : "FULL",
-			                                            catalog::Initiator::kScheduler,
-			                                            unit.group_id, std::nullopt));
+			history_ids.push_back(
+			    catalog::StartHistory(st.pgt_id, st.needs_reinit ? "REINITIALIZE" : "FULL",
+			                          catalog::Initiator::kScheduler, unit.group_id, std::nullopt));
 		}
 	});
 	if (!ok) {
@@ -141,8 +140,8 @@ std::optional<core::TimestampUs> RunUnit(const Unit &unit) {
 		options.history_ids = history_ids;
 		std::int64_t failed = 0;
 		core::TimestampUs started = catalog::NowUs();
-		auto error = bridge::RunInSubtransaction(
-		    [&] { refresh::RefreshUnit(members, options, &failed); });
+		auto error =
+		    bridge::RunInSubtransaction([&] { refresh::RefreshUnit(members, options, &failed); });
 		if (!error) {
 			result = started;
 		} else {
@@ -158,7 +157,8 @@ std::optional<core::TimestampUs> RunUnit(const Unit &unit) {
 			std::string message = error->what();
 			for (std::size_t i = 0; i < members.size(); i++) {
 				if (members[i].pgt_id == failed) {
-					catalog::FinishHistory(history_ids[i], "FAILED", nullptr, std::nullopt, message);
+					catalog::FinishHistory(history_ids[i], "FAILED", nullptr, std::nullopt,
+					                       message);
 				} else {
 					catalog::FinishHistory(history_ids[i], "ROLLED_BACK", nullptr, std::nullopt,
 					                       "group refresh rolled back: " + failing->Display() +
@@ -248,9 +248,8 @@ void RunTick(SchedulerState &state) {
 				continue;
 			}
 			core::Schedule s = core::ParseSchedule(st.schedule, 0);
-			std::int64_t period_us = s.kind == core::ScheduleKind::kDuration
-			                             ? s.seconds * 1000000
-			                             : std::int64_t(0);
+			std::int64_t period_us =
+			    s.kind == core::ScheduleKind::kDuration ? s.seconds * 1000000 : std::int64_t(0);
 			bool stale = period_us > 0 && now - *st.data_timestamp > 2 * period_us;
 			if (stale && state.stale_alerted.insert(st.pgt_id).second) {
 				catalog::Alert("stale_data", st.Display(),

@@ -130,16 +130,16 @@ class OracleTest : public ClusterTest {
 	std::string Mismatches(const std::string &st, const std::string &query) {
 		return conn_->Scalar("SELECT count(*) FROM ((SELECT * FROM " + st +
 		                     " EXCEPT ALL SELECT * FROM (" + query +
-		                     ") q) UNION ALL (SELECT * FROM (" + query + ") q EXCEPT ALL SELECT * FROM " +
-		                     st + ")) d");
+		                     ") q) UNION ALL (SELECT * FROM (" + query +
+		                     ") q EXCEPT ALL SELECT * FROM " + st + ")) d");
 	}
 };
 
 TEST_F(OracleTest, DifferentialEqualsFullOnRandomWorkloads) {
 	const unsigned seed = Seed();
 	const int cycles = Cycles();
-	SCOPED_TRACE("oracle seed " + std::to_string(seed) + " (rerun with PGT_ORACLE_SEED=" +
-	             std::to_string(seed) + ")");
+	SCOPED_TRACE("oracle seed " + std::to_string(seed) +
+	             " (rerun with PGT_ORACLE_SEED=" + std::to_string(seed) + ")");
 	std::mt19937 rng(seed);
 	for (int i = 0; i < 40; i++) {
 		conn_->Exec(RandomChange(rng));
@@ -188,9 +188,9 @@ TEST_F(OracleTest, DifferentialEqualsFullOnRandomWorkloads) {
 	}
 	differential = std::stoi(conn_->Scalar(
 	    "SELECT count(*) FROM pgtrickle.pgt_refresh_history WHERE action = 'DIFFERENTIAL'"));
-	std::string full_after_initial = conn_->Scalar(
-	    "SELECT count(*) FROM pgtrickle.pgt_refresh_history "
-	    "WHERE action IN ('FULL', 'REINITIALIZE') AND initiated_by <> 'INITIAL'");
+	std::string full_after_initial =
+	    conn_->Scalar("SELECT count(*) FROM pgtrickle.pgt_refresh_history "
+	                  "WHERE action IN ('FULL', 'REINITIALIZE') AND initiated_by <> 'INITIAL'");
 	// The engine really ran: most refreshes were differential, none fell back to FULL.
 	EXPECT_GT(differential, cycles) << "too few DIFFERENTIAL refreshes";
 	EXPECT_EQ(full_after_initial, "0") << "some refreshes fell back to FULL";

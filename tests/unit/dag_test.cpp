@@ -155,6 +155,24 @@ TEST(DagTest, ExtraAncestorOfABranchIsPulledIn) {
 	EXPECT_EQ(MultiGroups(dag), Expect({{{1, 2, 3, 4}, {4}}}));
 }
 
+TEST(DagTest, OverlapThroughAMiddleInput) {
+	// D reads U1 <- X, U2 <- X, Y and U3 <- Y: U1 and U3 share nothing, but each shares a root
+	// with U2, so all three are intermediates.
+	Dag dag = Dag::Build({Node(1, "u1", {Base(kX)}), Node(2, "u2", {Base(kX), Base(kY)}),
+	                      Node(3, "u3", {Base(kY)}), Node(4, "d", {St(1), St(2), St(3)})});
+	EXPECT_EQ(MultiGroups(dag), Expect({{{1, 2, 3, 4}, {4}}}));
+}
+
+TEST(DagTest, StreamTableWithoutSourcesIsARoot) {
+	// S reads nothing (SELECT 1); B and C read S; D reads B and C; E reads S and B.
+	Dag dag = Dag::Build({Node(1, "s", {}), Node(2, "b", {St(1)}), Node(3, "c", {St(1)}),
+	                      Node(4, "d", {St(2), St(3)}), Node(5, "e", {St(1), St(2)})});
+	ASSERT_EQ(dag.Groups().size(), 2u);
+	EXPECT_EQ(dag.Groups()[0].members, (Ids{1}));
+	EXPECT_EQ(dag.Groups()[1].members, (Ids{2, 3, 4, 5}));
+	EXPECT_EQ(dag.Groups()[1].convergence, (Ids{4, 5}));
+}
+
 TEST(DagTest, TwoIndependentDiamonds) {
 	Dag dag = Dag::Build({Node(1, "b1", {Base(kA)}), Node(2, "c1", {Base(kA)}),
 	                      Node(3, "d1", {St(1), St(2)}), Node(4, "b2", {Base(kX)}),
@@ -357,9 +375,9 @@ std::string Describe(std::uint32_t seed, const Shape &shape) {
 }
 
 // Creates stream tables with random, non-contiguous pgt_ids (so topological order is not id
-// order). Each reads one source, or with probability fanin_percent several, among base tables
-// (whose OIDs overlap the pgt_id range) and earlier stream tables, preferring recent ones of its
-// own cluster so that there are deep chains and several groups per graph, with occasional
+// order). Each reads one source, or with probability fanin_percent several, rarely none, among base
+// tables (whose OIDs overlap the pgt_id range) and earlier stream tables, preferring recent ones of
+// its own cluster so that there are deep chains and several groups per graph, with occasional
 // cross-cluster edges so that groups also merge.
 RandomDag MakeRandomDag(std::uint32_t seed, const Shape &shape) {
 	std::mt19937 rng(seed);
@@ -376,6 +394,9 @@ RandomDag MakeRandomDag(std::uint32_t seed, const Shape &shape) {
 	for (int i = 0; i < shape.n; i++) {
 		int block_start = i / shape.cluster * shape.cluster;
 		int k = static_cast<int>(rng() % 100) < shape.fanin_percent ? count(rng) : 1;
+		if (rng() % 40 == 0) {
+			k = 0; // a stream table reading nothing, e.g. SELECT 1
+		}
 		std::vector<SourceEdge> sources;
 		for (int s = 0; s < k; s++) {
 			int roll = static_cast<int>(rng() % 100);
@@ -603,8 +624,11 @@ void CheckAgainstOracle(const RandomDag &input, const Dag &dag) {
 
 TEST(DagPropertyTest, MatchesBruteForceOracle) {
 	// {n, bases, cluster, max_inputs, fanin_percent}
-	const Shape shapes[] = {
-	    {60, 3, 60, 3, 60}, {200, 40, 20, 2, 20}, {300, 10, 30, 3, 15}, {400, 80, 25, 4, 30}};
+	const Shape shapes[] = {{60, 3, 60, 3, 60},
+	                        {200, 40, 20, 2, 20},
+	                        {300, 10, 30, 3, 15},
+	                        {400, 80, 25, 4, 30},
+	                        {150, 30, 150, 12, 10}};
 	int diamonds_seen = 0;
 	int multi_groups_seen = 0;
 	int merged_seen = 0; // groups with several convergence points
