@@ -87,6 +87,8 @@ extern "C" void pgtrickle_scheduler_main(Datum arg) {
 	pgstat_report_appname("pg_trickle scheduler");
 	// A refresh is a bulk job: no parallel workers taken from the pool the launcher needs.
 	SetConfigOption("max_parallel_workers_per_gather", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	// Everything the scheduler runs is schema-qualified; pin the path like the SQL API does.
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	bridge::RunCppOrRaise(SchedulerLoop);
 	proc_exit(0);
 }
