@@ -238,8 +238,12 @@ void RunTick(SchedulerState &state) {
 		for (const auto &g : groups) {
 			numbers.push_back(g.IsSingleton() ? std::nullopt : std::optional<int>(next++));
 		}
+		// Only 'calculated' schedules depend on pending changes; the others are due by time.
 		for (const auto &st : all) {
-			pending_base[st.pgt_id] = capture::HasPendingBaseChanges(st);
+			bool calculated =
+			    core::ParseSchedule(st.schedule, 0).kind == core::ScheduleKind::kCalculated;
+			pending_base[st.pgt_id] =
+			    calculated && Runnable(st) && capture::HasPendingBaseChanges(st);
 		}
 		// stale_data alerts, once per episode.
 		core::TimestampUs now = catalog::NowUs();
