@@ -16,13 +16,16 @@ ISOLATION = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
 ISOLATION_OPTS = --temp-instance=./tmp_check_iso --port=58433 --temp-config=tests/regress.conf --load-extension=pg_trickle
 
 PG_CONFIG ?= pg_config
-PG_CPPFLAGS = -Isrc
+# Only the entry points PostgreSQL looks up by name are exported (PGDLLEXPORT); C++ symbols stay
+# hidden so they cannot clash with other modules.
+PG_CPPFLAGS = -Isrc -DPGDLLEXPORT='__attribute__((visibility("default")))'
 PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Wshadow -Wno-unused-parameter \
-	-Wno-missing-field-initializers -Wno-register -Wno-cast-function-type -fno-omit-frame-pointer
+	-Wno-missing-field-initializers -Wno-register -Wno-cast-function-type -fno-omit-frame-pointer \
+	-fvisibility=hidden -fvisibility-inlines-hidden
 ifeq ($(ERROR_ON_WARNING),1)
 PG_CXXFLAGS += -Werror
 endif
-SHLIB_LINK += -lstdc++
+SHLIB_LINK += -lstdc++ -Wl,--version-script=$(srcdir)/src/exports.map
 
 # No LLVM bitcode for the C++ objects.
 override with_llvm := no
@@ -35,6 +38,13 @@ override CPPFLAGS += -MMD -MP
 -include $(OBJS:.o=.d)
 
 EXTRA_CLEAN = $(OBJS:.o=.d) results output_iso regression.diffs regression.out tmp_check tmp_check_iso
+
+# Exported symbols: pgtrickle_*, pg_finfo_*, _PG_init and Pg_magic_func only.
+.PHONY: check-exports
+check-exports: $(shlib)
+	@bad=$$(nm -D --defined-only $(shlib) | awk '{print $$3}' | grep -v -E '^(pgtrickle_|pg_finfo_pgtrickle_|_PG_init$$|Pg_magic_func$$)'); \
+	if [ -n "$$bad" ]; then echo "unexpected exported symbols:"; echo "$$bad"; exit 1; fi; \
+	echo "exported symbols OK"
 
 .PHONY: format format-check
 format:

@@ -78,7 +78,7 @@ inline std::string ToString(const char *s) {
 	PG_FUNCTION_INFO_V1(name);                                                                     \
 	}                                                                                              \
 	static Datum name##_impl(FunctionCallInfo fcinfo);                                             \
-	extern "C" Datum name(PG_FUNCTION_ARGS) {                                                      \
+	extern "C" PGDLLEXPORT Datum name(PG_FUNCTION_ARGS) {                                          \
 		return pgtrickle::bridge::InvokeGuarded(name##_impl, fcinfo);                              \
 	}                                                                                              \
 	static Datum name##_impl(FunctionCallInfo fcinfo)
