@@ -134,7 +134,10 @@ WHERE s.pgt_name = 'alt_st';
 SELECT source_relid::regclass FROM pgtrickle.pgt_change_tracking ORDER BY source_relid::regclass::text;
 SELECT tgname FROM pg_trigger WHERE tgrelid = 'alt_src'::regclass ORDER BY 1;
 SELECT * FROM alt_st ORDER BY id;
--- The old source is no longer protected, the new one is.
+-- The old source is no longer protected (the drop is rolled back), the new one is.
+BEGIN;
+DROP TABLE alt_src;
+ROLLBACK;
 DROP TABLE alt_other;
 \echo :SQLSTATE
 
@@ -187,6 +190,7 @@ SELECT * FROM alt_st ORDER BY id;
 
 SELECT pgtrickle.drop_stream_table('alt_st');
 DROP TABLE alt_src;
+DROP TABLE alt_other;
 DROP TABLE alt_relid;
 SELECT count(*) AS stream_tables FROM pgtrickle.pgt_stream_tables;
 SELECT count(*) AS tracked_sources FROM pgtrickle.pgt_change_tracking;

@@ -1,8 +1,9 @@
 // Dependency graph of stream tables (see dag.hpp): topological sort with deterministic cycle
 // reports, diamond detection over ancestor bitsets, and consistency groups by union-find.
-// Cost of Dag::Build: O((n + e) log n) for sorting plus O((n + e) * w) word operations, w being
-// the bitset width in 64-bit words ((stream tables + base sources) / 64); the only term beyond
-// that is O(k^2) root-prefix overlap tests at a stream table with k inputs.
+// Cost of Dag::Build for n stream tables and e edges: O((n + e) log n) for sorting plus
+// O((n + e) * w) 64-bit word operations, w being the bitset width ((stream tables + base
+// sources) / 64); the only term beyond that is O(k^2) overlap tests on the short root prefix of
+// the bitsets at a stream table with k inputs. Figures: docs/benchmarks.md.
 #include "core/dag.hpp"
 
 #include "core/error.hpp"
@@ -51,29 +52,66 @@ struct Prepared {
 	Csr st_sources;            // ST inputs as indexes into nodes, ascending
 };
 
-// Index of the first element of sorted `values` not less than `key`. Branch-free: resolving every
-// edge is a binary search and mispredicted branches dominate a plain std::lower_bound here.
-std::size_t LowerBound(const std::vector<std::int64_t> &values, std::int64_t key) {
-	if (values.empty()) {
-		return 0;
+// Position of each id in a sorted, duplicate-free id list. Resolving every edge is a lookup, and
+// a binary search there costs a chain of dependent, mispredicted loads; pgt_ids come from a
+// sequence and are usually dense, so a direct table is used when the id range is at most a few
+// times the count, and a branch-free binary search otherwise.
+class IdIndex {
+  public:
+	explicit IdIndex(const std::vector<std::int64_t> &sorted_ids) : ids_(sorted_ids) {
+		if (ids_.empty()) {
+			return;
+		}
+		min_ = ids_.front();
+		std::uint64_t range = Offset(ids_.back());
+		if (range < 4 * static_cast<std::uint64_t>(ids_.size()) + 64) {
+			table_.assign(range + 1, kNone);
+			for (std::size_t i = 0; i < ids_.size(); i++) {
+				table_[Offset(ids_[i])] = i;
+			}
+		}
 	}
-	const std::int64_t *base = values.data();
-	std::size_t len = values.size();
-	while (len > 1) {
-		std::size_t half = len / 2;
-		base = base[half - 1] < key ? base + half : base;
-		len -= half;
+
+	// Index of id, or kNone.
+	std::size_t Find(std::int64_t id) const {
+		if (ids_.empty()) {
+			return kNone;
+		}
+		if (!table_.empty()) {
+			return id < min_ || Offset(id) >= table_.size() ? kNone : table_[Offset(id)];
+		}
+		const std::int64_t *base = ids_.data();
+		for (std::size_t len = ids_.size(); len > 1;) {
+			std::size_t half = len / 2;
+			base = base[half - 1] < id ? base + half : base;
+			len -= half;
+		}
+		return *base == id ? static_cast<std::size_t>(base - ids_.data()) : kNone;
 	}
-	return static_cast<std::size_t>(base - values.data()) + (*base < key ? 1 : 0);
-}
 
-bool EdgeLess(const SourceEdge &a, const SourceEdge &b) {
-	return a.is_stream_table != b.is_stream_table ? b.is_stream_table : a.id < b.id;
-}
+  private:
+	// Computed in unsigned arithmetic: the difference of two int64 may not fit in an int64.
+	std::uint64_t Offset(std::int64_t id) const {
+		return static_cast<std::uint64_t>(id) - static_cast<std::uint64_t>(min_);
+	}
 
-bool EdgeEqual(const SourceEdge &a, const SourceEdge &b) {
-	return a.is_stream_table == b.is_stream_table && a.id == b.id;
-}
+	const std::vector<std::int64_t> &ids_;
+	std::int64_t min_ = 0;
+	std::vector<std::size_t> table_;
+};
+
+// Base sources first, then stream tables, each by id.
+struct EdgeLess {
+	bool operator()(const SourceEdge &a, const SourceEdge &b) const {
+		return a.is_stream_table != b.is_stream_table ? b.is_stream_table : a.id < b.id;
+	}
+};
+
+struct EdgeEqual {
+	bool operator()(const SourceEdge &a, const SourceEdge &b) const {
+		return a.is_stream_table == b.is_stream_table && a.id == b.id;
+	}
+};
 
 // Sorts nodes and their sources and resolves stream-table edges. An edge to an unknown stream
 // table means the catalog is inconsistent; treating it as a base source would silently drop a
@@ -95,20 +133,21 @@ Prepared Prepare(std::vector<StNode> input) {
 			                                        " in dependency graph");
 		}
 	}
+	IdIndex index(ids);
 	Prepared p;
 	p.nodes.reserve(n);
 	p.st_sources.begin.reserve(n + 1);
 	for (std::size_t i = 0; i < n; i++) {
 		p.nodes.push_back(std::move(input[by_id[i].second]));
 		auto &sources = p.nodes.back().sources;
-		std::sort(sources.begin(), sources.end(), EdgeLess);
-		sources.erase(std::unique(sources.begin(), sources.end(), EdgeEqual), sources.end());
+		std::sort(sources.begin(), sources.end(), EdgeLess());
+		sources.erase(std::unique(sources.begin(), sources.end(), EdgeEqual()), sources.end());
 		for (const SourceEdge &edge : sources) {
 			if (!edge.is_stream_table) {
 				continue;
 			}
-			std::size_t source = LowerBound(ids, edge.id);
-			if (source == n || ids[source] != edge.id) {
+			std::size_t source = index.Find(edge.id);
+			if (source == kNone) {
 				throw Error(kSqlstateInternalError,
 				            "unknown stream table id " + std::to_string(edge.id) +
 				                " in sources of " + p.nodes.back().display_name);
@@ -253,8 +292,8 @@ std::size_t FindRoot(std::vector<std::size_t> &parent, std::size_t x) {
 // order) and one synthetic bit per stream table that reads nothing at all, then stream tables by
 // topological position. Every branch contains a root and is closed under ancestors, so two
 // branches intersect iff they share a root bit: overlap tests only read the short root prefix.
-// And a branch has no bit above its own, so row t is a prefix of RowWords(t) words; nothing past
-// it is ever read or written, which halves the work compared with full-width rows.
+// And a branch has no bit above its own, so row t only needs RowWords(t) words; rows are stored
+// and processed at that length, which halves memory and work compared with full-width rows.
 class Branches {
   public:
 	// nodes and st_sources are indexed by topological position.
@@ -271,10 +310,11 @@ class Branches {
 		std::sort(base_ids.begin(), base_ids.end());
 		base_ids.erase(std::unique(base_ids.begin(), base_ids.end()), base_ids.end());
 		base_sources_.begin.reserve(n + 1);
+		IdIndex base_index(base_ids);
 		for (const StNode &node : nodes) {
 			for (const SourceEdge &edge : node.sources) {
 				if (!edge.is_stream_table) {
-					base_sources_.list.push_back(LowerBound(base_ids, edge.id));
+					base_sources_.list.push_back(base_index.Find(edge.id));
 				}
 			}
 			base_sources_.EndRow();
@@ -287,9 +327,16 @@ class Branches {
 			}
 		}
 		width_ = WordsFor(first_st_bit_ + n);
-		rows_.reset(new Word[n * width_]); // uninitialized: each row's prefix is written first
+		// Rows are stored back to back, each only as long as its prefix, and left uninitialized
+		// until written: half the memory of full rows, and half the page faults.
+		row_start_.resize(n + 1);
+		row_start_[0] = 0;
 		for (std::size_t t = 0; t < n; t++) {
-			Word *row = rows_.get() + t * width_;
+			row_start_[t + 1] = row_start_[t] + RowWords(t);
+		}
+		rows_.reset(new Word[row_start_[n]]);
+		for (std::size_t t = 0; t < n; t++) {
+			Word *row = rows_.get() + row_start_[t];
 			std::fill_n(row, RowWords(t), 0);
 			SetBit(row, StBit(t));
 			if (synthetic_root[t] != kNone) {
@@ -309,7 +356,7 @@ class Branches {
 	}
 
 	const Word *Row(std::size_t t) const {
-		return rows_.get() + t * width_;
+		return rows_.get() + row_start_[t];
 	}
 	std::size_t RowWords(std::size_t t) const {
 		return WordsFor(StBit(t) + 1);
@@ -335,6 +382,7 @@ class Branches {
 	std::size_t first_st_bit_ = 0;
 	std::size_t width_ = 0;
 	Csr base_sources_;
+	std::vector<std::size_t> row_start_;
 	std::unique_ptr<Word[]> rows_;
 };
 

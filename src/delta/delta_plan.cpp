@@ -15,6 +15,7 @@
 extern "C" {
 #include "postgres.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -102,6 +103,10 @@ void CheckSpj(Query *q, bool top) {
 		case RTE_RELATION:
 			if (rte->relkind == RELKIND_VIEW) {
 				break; // the rewriter's permission-check copy of an expanded view: never scanned
+			}
+			if (rte->relkind == RELKIND_RELATION && rte->inh &&
+			    PgCall([&] { return has_subclass(rte->relid); })) {
+				Reject("tables with inheritance children (their changes are not captured)");
 			}
 			if (rte->relkind != RELKIND_RELATION && rte->relkind != RELKIND_PARTITIONED_TABLE) {
 				Reject(rte->relkind == RELKIND_MATVIEW ? "materialized views as sources"

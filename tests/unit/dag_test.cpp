@@ -273,6 +273,19 @@ TEST(DagTest, UnknownStreamTableIdIsAnError) {
 	EXPECT_NE(std::string(e.what()).find("unknown stream table id 99"), std::string::npos)
 	    << e.what();
 
+	// Sparse ids are looked up differently from dense ones.
+	for (std::int64_t missing : {std::int64_t{-5}, std::int64_t{500000}, std::int64_t{2000000}}) {
+		Error sparse = CatchError([&] {
+			Dag::Build({Node(1, "a", {Base(kA)}), Node(1000000, "b", {St(1), St(missing)})});
+		});
+		EXPECT_EQ(sparse.Sqlstate(), kSqlstateInternalError) << missing;
+		EXPECT_NE(
+		    std::string(sparse.what())
+		        .find("unknown stream table id " + std::to_string(missing) + " in sources of s.b"),
+		    std::string::npos)
+		    << sparse.what();
+	}
+
 	Dag dag = Dag::Build({Node(1, "a", {Base(kA)})});
 	EXPECT_EQ(CatchError([&] { dag.Node(2); }).Sqlstate(), kSqlstateInternalError);
 	EXPECT_EQ(CatchError([&] { dag.Downstream(2); }).Sqlstate(), kSqlstateInternalError);
@@ -387,6 +400,12 @@ RandomDag MakeRandomDag(std::uint32_t seed, const Shape &shape) {
 	}
 	std::shuffle(ids.begin(), ids.end(), rng);
 	ids.resize(static_cast<std::size_t>(shape.n));
+	if (seed % 2 == 0) {
+		// Sparse, partly negative ids: the DAG resolves them without its dense id table.
+		for (std::int64_t &id : ids) {
+			id = id * 1000003 - 5000000000;
+		}
+	}
 	std::uniform_int_distribution<int> count(2, std::max(2, shape.max_inputs));
 	std::uniform_int_distribution<int> base(1, shape.bases);
 	std::geometric_distribution<int> back(0.15);
