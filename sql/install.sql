@@ -3,7 +3,10 @@
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 
-SELECT extname, extversion, extrelocatable FROM pg_extension WHERE extname = 'pg_trickle';
+-- The extension lives in schema pgtrickle (\dx shows it; DROP SCHEMA public CASCADE must not
+-- drop it).
+SELECT extname, extversion, extrelocatable, extnamespace::regnamespace AS schema
+FROM pg_extension WHERE extname = 'pg_trickle';
 SELECT pgtrickle.version();
 
 -- Schemas: pgtrickle is usable by everyone, the change buffers are not.
