@@ -5,7 +5,8 @@
 
 SET LOCAL search_path = pg_catalog, pg_temp;
 
-CREATE SCHEMA pgtrickle;
+-- Schema pgtrickle is created by CREATE EXTENSION (control file: schema = pgtrickle) and
+-- belongs to the extension.
 GRANT USAGE ON SCHEMA pgtrickle TO PUBLIC;
 COMMENT ON SCHEMA pgtrickle IS 'pg_trickle catalog and SQL API';
 
@@ -327,3 +328,16 @@ COMMENT ON FUNCTION pgtrickle._wake_launcher() IS
 
 -- A new database with pg_trickle gets its scheduler without waiting for the next rescan.
 SELECT pgtrickle._wake_launcher();
+
+-------------------------------------------------------------------------------
+-- Change buffers are private; DIFFERENTIAL refreshes read them through this function, which
+-- checks that the caller may read the whole source table.
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION pgtrickle._pending_changes(source oid, snapshot text, own_xid text, own_cid text)
+RETURNS SETOF record
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'pgtrickle_pending_changes';
+COMMENT ON FUNCTION pgtrickle._pending_changes(oid, text, text, text) IS
+    'captured changes of a source not yet consumed by a frontier (requires SELECT on the source)';

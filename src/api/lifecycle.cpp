@@ -17,6 +17,7 @@
 #include "core/schedule.hpp"
 #include "delta/delta_plan.hpp"
 #include "refresh/refresh.hpp"
+#include "refresh/write_guard.hpp"
 
 #include <algorithm>
 
@@ -336,8 +337,12 @@ PGT_FUNCTION(pgtrickle_alter_stream_table) {
 	}
 	std::optional<core::StStatus> new_status;
 	if (status) {
-		new_status = core::ParseStatus(*status);
-		if (*new_status != core::StStatus::kActive && *new_status != core::StStatus::kSuspended) {
+		std::string key = core::Lower(core::Trim(*status));
+		if (key == "active") {
+			new_status = core::StStatus::kActive;
+		} else if (key == "suspended") {
+			new_status = core::StStatus::kSuspended;
+		} else {
 			throw core::Error("22023", "invalid status value: \"" + *status + "\"",
 			                  "Accepted values are 'ACTIVE' or 'SUSPENDED'.");
 		}
@@ -423,6 +428,10 @@ PGT_FUNCTION(pgtrickle_alter_stream_table) {
 		auto fresh = catalog::LoadById(st.pgt_id);
 		if (fresh->status != core::StStatus::kSuspended) {
 			api::RefreshNow(*fresh, catalog::Initiator::kManual);
+		} else {
+			// A suspended table keeps no rows of the old query: it is repopulated on resume.
+			refresh::InternalWriteScope writing;
+			SpiExec("DELETE FROM " + fresh->Qualified());
 		}
 	} else {
 		if (new_mode) {
@@ -477,12 +486,12 @@ PGT_FUNCTION(pgtrickle_resume_stream_table) {
 	bridge::SpiScope spi;
 	catalog::StreamTable st = catalog::Resolve(name);
 	bridge::PinnedSearchPath pin;
+	api::CheckOwner(st);
 	if (st.status != core::StStatus::kSuspended) {
 		throw core::Error("55000",
 		                  "stream table " + st.Display() +
 		                      " is not suspended (current status: " + core::Name(st.status) + ")");
 	}
-	api::CheckOwner(st);
 	{
 		bridge::AsExtensionOwner as_owner;
 		SpiExec("UPDATE pgtrickle.pgt_stream_tables SET status = CASE WHEN is_populated "

@@ -4,9 +4,22 @@
 #include "bridge/security.hpp"
 #include "bridge/spi.hpp"
 #include "capture/frontier.hpp"
+#include "bridge/guard.hpp"
 #include "config/guc.hpp"
 
 #include <algorithm>
+
+extern "C" {
+#include "postgres.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/rls.h"
+#include "utils/tuplestore.h"
+}
 
 namespace pgtrickle::capture {
 
@@ -116,20 +129,32 @@ void InstallCapture(Oid relid) {
 
 void DropCapture(Oid relid, const std::string &schema, const std::string &buffer_name,
                  bool source_exists) {
+	// The tracking row goes first: the DROPs below fire the sql_drop event trigger, which must
+	// not find this table again.
+	SpiExec("DELETE FROM pgtrickle.pgt_change_tracking WHERE source_relid = $1::oid",
+	        {std::to_string(relid)});
 	std::string qschema = QuoteIdent(schema);
 	if (source_exists) {
 		std::string source =
 		    SpiExec("SELECT $1::oid::regclass::text", {std::to_string(relid)}).Get(0, 0);
-		for (const char *t : {"__pgt_capture_ins", "__pgt_capture_upd", "__pgt_capture_del",
-		                      "__pgt_capture_trunc"}) {
-			SpiExec(std::string("DROP TRIGGER IF EXISTS ") + t + " ON " + source);
+		auto triggers = SpiExec("SELECT tgname FROM pg_catalog.pg_trigger WHERE tgrelid = $1::oid "
+		                        "AND tgname LIKE '\\_\\_pgt\\_capture\\_%'",
+		                        {std::to_string(relid)});
+		for (const auto &row : triggers.rows) {
+			SpiExec("DROP TRIGGER " + QuoteIdent(*row[0]) + " ON " + source);
 		}
 	}
-	SpiExec("DROP FUNCTION IF EXISTS " + qschema + "." +
-	        QuoteIdent("capture_" + std::to_string(relid)) + "()");
-	SpiExec("DROP TABLE IF EXISTS " + qschema + "." + QuoteIdent(buffer_name));
-	SpiExec("DELETE FROM pgtrickle.pgt_change_tracking WHERE source_relid = $1::oid",
-	        {std::to_string(relid)});
+	std::string function = qschema + "." + QuoteIdent("capture_" + std::to_string(relid));
+	auto has_function = SpiExec("SELECT pg_catalog.to_regprocedure($1) IS NOT NULL",
+	                            {function + "()"});
+	if (has_function.Get(0, 0) == "t") {
+		SpiExec("DROP FUNCTION " + function + "()");
+	}
+	auto has_buffer = SpiExec("SELECT pg_catalog.to_regclass($1) IS NOT NULL",
+	                          {qschema + "." + QuoteIdent(buffer_name)});
+	if (has_buffer.Get(0, 0) == "t") {
+		SpiExec("DROP TABLE " + qschema + "." + QuoteIdent(buffer_name));
+	}
 }
 
 } // namespace
@@ -190,21 +215,6 @@ void AttachConsumer(std::int64_t pgt_id, const std::vector<Oid> &tables) {
 		if (tracked.rows.empty()) {
 			InstallCapture(relid);
 		}
-		// The consumer's owner reads the buffer during DIFFERENTIAL refreshes (which run as the
-		// owner); it can read the source itself anyway.
-		auto grant =
-		    SpiExec("SELECT t.buffer_schema, t.buffer_name, "
-		            "pg_catalog.pg_get_userbyid(c.relowner) FROM pgtrickle.pgt_change_tracking t, "
-		            "pgtrickle.pgt_stream_tables s JOIN pg_catalog.pg_class c "
-		            "ON c.oid = s.pgt_relid WHERE t.source_relid = $1::oid "
-		            "AND s.pgt_id = $2::bigint",
-		            {std::to_string(relid), std::to_string(pgt_id)});
-		if (!grant.rows.empty()) {
-			SpiExec("GRANT USAGE ON SCHEMA " + QuoteIdent(*grant.rows[0][0]) + " TO " +
-			        QuoteIdent(*grant.rows[0][2]));
-			SpiExec("GRANT SELECT ON " + QuoteIdent(*grant.rows[0][0]) + "." +
-			        QuoteIdent(*grant.rows[0][1]) + " TO " + QuoteIdent(*grant.rows[0][2]));
-		}
 		SpiExec("UPDATE pgtrickle.pgt_change_tracking SET consumers = "
 		        "(SELECT array_agg(DISTINCT c ORDER BY c) FROM "
 		        "unnest(consumers || $2::bigint) c) WHERE source_relid = $1::oid",
@@ -247,6 +257,17 @@ std::vector<Oid> CapturedTablesOf(std::int64_t pgt_id) {
 }
 
 void CollectGarbage() {
+	// Dropping capture objects fires the sql_drop event trigger, which calls this again.
+	static bool running = false;
+	if (running) {
+		return;
+	}
+	struct Reset {
+		~Reset() {
+			running = false;
+		}
+	} reset;
+	running = true;
 	bridge::AsExtensionOwner as_owner;
 	SpiExec("UPDATE pgtrickle.pgt_change_tracking t SET consumers = coalesce(("
 	        "SELECT array_agg(c ORDER BY c) FROM unnest(t.consumers) c "
@@ -290,6 +311,7 @@ std::optional<Frontier> LoadFrontier(std::int64_t pgt_id) {
 namespace {
 
 bool AnyPending(const catalog::StreamTable &st, const std::string &extra_condition) {
+	bridge::AsExtensionOwner as_owner; // buffers are private; only a boolean leaves
 	auto buffers =
 	    SpiExec("SELECT t.buffer_schema, t.buffer_name FROM pgtrickle.pgt_change_tracking t "
 	            "WHERE $1::bigint = ANY (t.consumers)",
@@ -324,6 +346,7 @@ bool HasPendingTruncate(const catalog::StreamTable &st) {
 }
 
 std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_rows) {
+	bridge::AsExtensionOwner as_owner; // buffers are private; only counts leave
 	auto buffers = SpiExec("SELECT t.buffer_schema, t.buffer_name, "
 	                       "greatest(c.reltuples, 0)::bigint FROM pgtrickle.pgt_change_tracking t "
 	                       "JOIN pg_catalog.pg_class c ON c.oid = t.source_relid "
@@ -378,3 +401,81 @@ std::optional<std::string> BufferOf(Oid relid) {
 }
 
 } // namespace pgtrickle::capture
+
+// pgtrickle._pending_changes(source oid, snapshot text, own_xid text, own_cid text)
+// RETURNS SETOF record: the buffer rows of `source` not consumed by the given frontier, as
+// (__pgt_xid, __pgt_action, source columns...). DIFFERENTIAL refreshes read buffers through this
+// function as the stream table's owner: it requires SELECT on the whole source table and no row
+// level security on it (the buffer would otherwise reveal columns or rows the caller cannot see),
+// then reads the private buffer as the extension owner.
+PGT_FUNCTION(pgtrickle_pending_changes) {
+	using namespace pgtrickle;
+	using bridge::PgCall;
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) {
+		throw core::Error("22004", "source and snapshot must not be null");
+	}
+	Oid relid = PG_GETARG_OID(0);
+	bool allowed = PgCall([&] {
+		return pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) == ACLCHECK_OK &&
+		       check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED;
+	});
+	if (!allowed) {
+		throw core::Error("42501", "permission denied to read the changes of relation " +
+		                               std::to_string(relid),
+		                  "Reading captured changes requires SELECT on the whole table and no row "
+		                  "level security on it.");
+	}
+	auto arg = [&](int i) -> bridge::Value {
+		if (PG_ARGISNULL(i)) {
+			return std::nullopt;
+		}
+		char *s = PgCall([&] { return text_to_cstring(PG_GETARG_TEXT_PP(i)); });
+		return std::string(s);
+	};
+	std::vector<bridge::Value> params{arg(1), arg(2), arg(3)};
+	std::optional<std::string> buffer;
+	{
+		bridge::SpiScope spi;
+		bridge::AsExtensionOwner as_owner;
+		buffer = capture::BufferOf(relid);
+	}
+	if (!buffer) {
+		throw core::Error("55000", "relation " + std::to_string(relid) + " has no change capture");
+	}
+	PgCall([&] { InitMaterializedSRF(fcinfo, 0); });
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
+	std::string sql = "SELECT * FROM " + *buffer + " b WHERE " + capture::PendingPredicate("b");
+	bridge::SpiScope spi;
+	bridge::AsExtensionOwner as_owner;
+	const char *query = sql.c_str();
+	PgCall([&] {
+		Oid types[3] = {TEXTOID, TEXTOID, TEXTOID};
+		Datum values[3];
+		char nulls[3];
+		for (int i = 0; i < 3; i++) {
+			nulls[i] = params[i] ? ' ' : 'n';
+			values[i] = params[i] ? PointerGetDatum(cstring_to_text(params[i]->c_str())) : (Datum)0;
+		}
+		SPIPlanPtr plan = SPI_prepare(query, 3, types);
+		if (plan == NULL) {
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		}
+		Portal portal = SPI_cursor_open(NULL, plan, values, nulls, true);
+		for (;;) {
+			SPI_cursor_fetch(portal, true, 10000);
+			if (SPI_processed == 0) {
+				break;
+			}
+			if (SPI_tuptable->tupdesc->natts != rsinfo->setDesc->natts) {
+				ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+				                errmsg("column definition list does not match the change buffer")));
+			}
+			for (uint64 i = 0; i < SPI_processed; i++) {
+				tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
+			}
+			SPI_freetuptable(SPI_tuptable);
+		}
+		SPI_cursor_close(portal);
+	});
+	return (Datum)0;
+}

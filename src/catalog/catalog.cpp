@@ -133,6 +133,10 @@ StreamTable Resolve(const std::string &name) {
 	if (OidIsValid(relid)) {
 		bridge::PinnedSearchPath pin;
 		st = LoadByRelid(relid);
+		if (!st) {
+			throw core::Error("42809", "\"" + name + "\" is not a stream table", {},
+			                  "pgtrickle.pgt_status() lists the stream tables.");
+		}
 	}
 	if (!st) {
 		throw core::Error("42P01", "stream table \"" + name + "\" does not exist", {},

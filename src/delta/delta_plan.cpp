@@ -10,7 +10,6 @@
 #include "bridge/guard.hpp"
 #include "bridge/spi.hpp"
 #include "capture/capture.hpp"
-#include "capture/frontier.hpp"
 
 extern "C" {
 #include "postgres.h"
@@ -170,35 +169,51 @@ std::string LeafSql(Oid relid, LeafMode mode) {
 		return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 		                                  get_rel_name(relid));
 	});
-	auto buffer = capture::BufferOf(relid);
-	if (!buffer) {
+	if (!capture::BufferOf(relid)) {
 		Reject("a source without change capture");
 	}
 	LeafColumns r = ColumnsOf(relid, "r");
 	LeafColumns b = ColumnsOf(relid, "b");
-	std::string new_sql =
-	    "SELECT " + r.select_list + ", 1::pg_catalog.int8 AS __pgt_w FROM " + rel + " r";
-	std::string pending = capture::PendingPredicate("b");
-	std::string delta_sql =
-	    "SELECT " + b.select_list +
-	    ", CASE b.__pgt_action WHEN 'I' THEN 1::pg_catalog.int8 ELSE -1::pg_catalog.int8 END "
-	    "AS __pgt_w FROM " +
-	    *buffer + " b WHERE b.__pgt_action <> 'T' AND " + pending;
+	// Pending changes come through pgtrickle._pending_changes(), which checks the reader's
+	// privileges on the source; its column list is the buffer's (live source columns).
+	std::string coldefs = "__pgt_xid pg_catalog.xid8, __pgt_action pg_catalog.\"char\"";
+	List *defs = PgCall([&] {
+		List *out = NIL;
+		Relation rel_handle = relation_open(relid, AccessShareLock);
+		TupleDesc desc = RelationGetDescr(rel_handle);
+		for (int i = 0; i < desc->natts; i++) {
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+			if (!att->attisdropped) {
+				out = lappend(out, psprintf("%s %s", quote_identifier(NameStr(att->attname)),
+				                            format_type_with_typemod(att->atttypid, att->atttypmod)));
+			}
+		}
+		relation_close(rel_handle, AccessShareLock);
+		return out;
+	});
+	ListCell *lc;
+	foreach (lc, defs) {
+		coldefs += std::string(", ") + (const char *)lfirst(lc);
+	}
+	std::string changes = "pgtrickle._pending_changes(" + std::to_string(relid) +
+	                      "::pg_catalog.oid, $1, $2, $3) AS b(" + coldefs + ")";
+	std::string new_sql = "SELECT " + r.select_list + ", 1::pg_catalog.int8 AS __pgt_w FROM " +
+	                      rel + " r";
+	auto weighted = [&](const char *insert_weight, const char *delete_weight) {
+		return "SELECT " + b.select_list + ", CASE b.__pgt_action WHEN 'I' THEN " +
+		       insert_weight + "::pg_catalog.int8 ELSE " + delete_weight +
+		       "::pg_catalog.int8 END AS __pgt_w FROM " + changes + " WHERE b.__pgt_action <> 'T'";
+	};
 	switch (mode) {
 	case LeafMode::kNew:
 		return new_sql;
 	case LeafMode::kDelta:
-		return delta_sql;
+		return weighted("1", "-1");
 	case LeafMode::kOld:
 		break;
 	}
 	// old = new − Δ
-	std::string negated =
-	    "SELECT " + b.select_list +
-	    ", CASE b.__pgt_action WHEN 'I' THEN -1::pg_catalog.int8 ELSE 1::pg_catalog.int8 END "
-	    "AS __pgt_w FROM " +
-	    *buffer + " b WHERE b.__pgt_action <> 'T' AND " + pending;
-	return new_sql + " UNION ALL " + negated;
+	return new_sql + " UNION ALL " + weighted("-1", "1");
 }
 
 // Leaf relations in a fixed walk order (rtable order, recursing into subqueries).
