@@ -18,7 +18,8 @@ FROM pg_namespace n
 WHERE n.nspname IN ('pgtrickle', 'pgtrickle_changes')
 ORDER BY 1;
 
--- Both schemas belong to the extension (DROP EXTENSION removes them).
+-- pgtrickle_changes belongs to the extension; pgtrickle is the extension's schema (control file),
+-- created by CREATE EXTENSION, so DROP SCHEMA pgtrickle CASCADE drops the extension.
 SELECT n.nspname
 FROM pg_depend d JOIN pg_namespace n ON n.oid = d.objid
 WHERE d.classid = 'pg_namespace'::regclass

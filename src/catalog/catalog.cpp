@@ -89,6 +89,25 @@ std::vector<StreamTable> Load(const std::string &where, const std::vector<bridge
 			it->second->deps.push_back(Dependency{static_cast<Oid>(std::stoul(*r[1])), *r[2]});
 		}
 	}
+	// Relations read through views: the rewrite rules' dependencies, followed recursively.
+	auto under = SpiExec(
+	    "WITH RECURSIVE under(pgt_id, relid) AS ("
+	    "  SELECT d.pgt_id, d.source_relid FROM pgtrickle.pgt_dependencies d "
+	    "  WHERE d.source_type = 'VIEW' "
+	    "  UNION "
+	    "  SELECT u.pgt_id, dep.refobjid FROM under u "
+	    "  JOIN pg_catalog.pg_rewrite w ON w.ev_class = u.relid "
+	    "  JOIN pg_catalog.pg_depend dep ON dep.classid = 'pg_catalog.pg_rewrite'::regclass "
+	    "   AND dep.objid = w.oid AND dep.refclassid = 'pg_catalog.pg_class'::regclass "
+	    "   AND dep.refobjid <> u.relid) "
+	    "SELECT u.pgt_id, u.relid FROM under u JOIN pg_catalog.pg_class c ON c.oid = u.relid "
+	    "WHERE c.relkind <> 'v' ORDER BY 1, 2");
+	for (const auto &r : under.rows) {
+		auto it = by_id.find(std::stoll(*r[0]));
+		if (it != by_id.end()) {
+			it->second->through_views.push_back(static_cast<Oid>(std::stoul(*r[1])));
+		}
+	}
 	return tables;
 }
 
@@ -134,8 +153,7 @@ StreamTable Resolve(const std::string &name) {
 		bridge::PinnedSearchPath pin;
 		st = LoadByRelid(relid);
 		if (!st) {
-			throw core::Error("42809", "\"" + name + "\" is not a stream table", {},
-			                  "pgtrickle.pgt_status() lists the stream tables.");
+			throw core::Error("42809", "\"" + name + "\" is not a stream table");
 		}
 	}
 	if (!st) {
@@ -158,13 +176,17 @@ std::vector<core::StNode> ToDagNodes(const std::vector<StreamTable> &tables) {
 		node.display_name = st.Display();
 		node.policy = st.policy;
 		node.consistency = st.consistency;
+		std::vector<Oid> sources;
 		for (const auto &dep : st.deps) {
-			auto it = by_relid.find(dep.relid);
+			sources.push_back(dep.relid);
+		}
+		sources.insert(sources.end(), st.through_views.begin(), st.through_views.end());
+		for (Oid relid : sources) {
+			auto it = by_relid.find(relid);
 			if (it != by_relid.end()) {
 				node.sources.push_back(core::SourceEdge{true, it->second});
 			} else {
-				node.sources.push_back(
-				    core::SourceEdge{false, static_cast<std::int64_t>(dep.relid)});
+				node.sources.push_back(core::SourceEdge{false, static_cast<std::int64_t>(relid)});
 			}
 		}
 		nodes.push_back(std::move(node));

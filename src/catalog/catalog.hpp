@@ -44,6 +44,9 @@ struct StreamTable {
 	std::optional<TimestampUs> last_refresh_at;
 	std::optional<TimestampUs> last_error_at;
 	std::vector<Dependency> deps;
+	// Relations under this table's VIEW sources (recursively), which the DAG treats as direct
+	// sources so that a diamond through a view is detected.
+	std::vector<Oid> through_views;
 
 	// schema.name, each part quoted when needed (for messages).
 	std::string Display() const;
