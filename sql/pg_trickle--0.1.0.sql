@@ -25,6 +25,8 @@ CREATE TABLE pgtrickle.pgt_stream_tables (
     pgt_name                text NOT NULL,
     defining_query          text NOT NULL,
     original_query          text NOT NULL,
+    defining_tree           text NOT NULL,
+    output_columns          text[] NOT NULL,
     schedule                text NOT NULL,
     refresh_mode            text NOT NULL
         CHECK (refresh_mode IN ('FULL', 'DIFFERENTIAL', 'AUTO')),

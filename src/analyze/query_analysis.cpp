@@ -12,7 +12,11 @@ extern "C" {
 #include "postgres.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "access/relation.h"
+#include "access/sysattr.h"
 #include "nodes/nodeFuncs.h"
+#include "nodes/readfuncs.h"
+#include "utils/rel.h"
 #include "nodes/parsenodes.h"
 #include "parser/analyze.h"
 #include "parser/parser.h"
@@ -29,7 +33,8 @@ using bridge::PgCall;
 
 // PG-regime walker state: plain C data only.
 struct WalkState {
-	List *relids; // Oid list, may repeat
+	List *relids;  // Oid list, may repeat
+	List *columns; // "relid/attname" strings of the columns read
 	bool has_row_marks;
 };
 
@@ -47,6 +52,28 @@ bool CollectWalker(Node *node, WalkState *state) {
 			RangeTblEntry *rte = (RangeTblEntry *)lfirst(lc);
 			if (rte->rtekind == RTE_RELATION) {
 				state->relids = lappend_oid(state->relids, rte->relid);
+				// selectedCols: the columns the query reads (what SELECT privilege is checked on).
+				int x = -1;
+				while ((x = bms_next_member(rte->selectedCols, x)) >= 0) {
+					AttrNumber attno = x + FirstLowInvalidHeapAttributeNumber;
+					if (attno == 0) {
+						Relation rel = relation_open(rte->relid, AccessShareLock);
+						TupleDesc desc = RelationGetDescr(rel);
+						for (int i = 0; i < desc->natts; i++) {
+							if (!TupleDescAttr(desc, i)->attisdropped) {
+								state->columns = lappend(
+								    state->columns,
+								    psprintf("%u/%s", rte->relid,
+								             NameStr(TupleDescAttr(desc, i)->attname)));
+							}
+						}
+						relation_close(rel, AccessShareLock);
+					} else if (attno > 0) {
+						state->columns = lappend(
+						    state->columns,
+						    psprintf("%u/%s", rte->relid, get_attname(rte->relid, attno, false)));
+					}
+				}
 			}
 		}
 		return query_tree_walker(q, (bool (*)())CollectWalker, state, 0);
@@ -135,7 +162,7 @@ AnalyzedQuery AnalyzeQuery(const std::string &query, const std::string &self_sch
 	if (analyzed->hasModifyingCTE) {
 		Fail("0A000", "data-modifying statements in WITH are not allowed in a stream table query");
 	}
-	WalkState walk{NIL, false};
+	WalkState walk{NIL, NIL, false};
 	PgCall([&] { CollectWalker((Node *)analyzed, &walk); });
 	if (walk.has_row_marks) {
 		Fail("0A000", "FOR UPDATE/FOR SHARE is not allowed in a stream table query",
@@ -156,7 +183,20 @@ AnalyzedQuery AnalyzeQuery(const std::string &query, const std::string &self_sch
 			     std::string("stream tables cannot read temporary table \"") + relname + "\"",
 			     "The scheduler runs in its own session, where temporary tables are not visible.");
 		}
-		result.sources.push_back(SourceRelation{relid, relkind});
+		result.sources.push_back(SourceRelation{relid, relkind, {}});
+	}
+	foreach (lc, walk.columns) {
+		std::string entry = (const char *)lfirst(lc);
+		std::size_t slash = entry.find('/');
+		Oid relid = static_cast<Oid>(std::stoul(entry.substr(0, slash)));
+		std::string column = entry.substr(slash + 1);
+		for (auto &source : result.sources) {
+			if (source.relid == relid &&
+			    std::find(source.columns.begin(), source.columns.end(), column) ==
+			        source.columns.end()) {
+				source.columns.push_back(column);
+			}
+		}
 	}
 
 	foreach (lc, analyzed->targetList) {
@@ -185,17 +225,30 @@ AnalyzedQuery AnalyzeQuery(const std::string &query, const std::string &self_sch
 	// Store the query as PostgreSQL deparses it with only pg_catalog on the search_path: every
 	// other name comes out schema-qualified, so the query means the same whoever runs it later
 	// (the scheduler has its own search_path), exactly like a view's stored definition.
+	result.tree = PgCall([&] { return nodeToString(analyzed); });
+	result.text = DeparseTree(result.tree);
 	bridge::PinnedSearchPath pin;
-	result.text = PgCall([&] { return pg_get_querydef(analyzed, false); });
-	while (!result.text.empty() && (result.text.back() == ';' || isspace(result.text.back()))) {
-		result.text.pop_back();
-	}
 
 	// Planning and starting the stored query as the caller checks every privilege it needs,
 	// including through views, exactly as running it would.
 	bridge::SpiExec("SELECT * FROM (\n" + result.text + "\n) AS __pgt_check LIMIT 0", {},
 	                bridge::SpiOptions{true, nullptr, 0});
 	return result;
+}
+
+std::string DeparseTree(const std::string &tree) {
+	bridge::PinnedSearchPath pin;
+	const char *text = tree.c_str();
+	std::string sql = PgCall([&] {
+		Query *q = (Query *)stringToNode(text);
+		return pg_get_querydef(q, false);
+	});
+	std::size_t start = sql.find_first_not_of(" \n\t");
+	sql = start == std::string::npos ? std::string() : sql.substr(start);
+	while (!sql.empty() && (sql.back() == ';' || isspace(static_cast<unsigned char>(sql.back())))) {
+		sql.pop_back();
+	}
+	return sql;
 }
 
 } // namespace pgtrickle::analyze

@@ -13,7 +13,8 @@ namespace pgtrickle::analyze {
 
 struct SourceRelation {
 	Oid relid;
-	char relkind; // pg_class.relkind
+	char relkind;                      // pg_class.relkind
+	std::vector<std::string> columns;  // columns the query reads (all of them for whole-row use)
 };
 
 struct OutputColumn {
@@ -25,7 +26,12 @@ struct AnalyzedQuery {
 	std::string text; // deparsed with every name schema-qualified (stored as defining_query)
 	std::vector<SourceRelation> sources; // distinct, in order of first appearance
 	std::vector<OutputColumn> columns;
+	std::string tree; // nodeToString of the analyzed query: survives renames of what it reads
 };
+
+// The query a stored tree means today (renamed tables and columns print with their new names),
+// deparsed like AnalyzeQuery does. C++ regime.
+std::string DeparseTree(const std::string &tree);
 
 // Parses and analyzes query as the current user, checks privileges by planning and starting it
 // with LIMIT 0, and rejects what a stream table cannot hold (several statements, non-SELECT,

@@ -3,7 +3,9 @@
 //    catalog rows with it;
 //  * ddl_command_end: renamed stream tables update pgt_schema/pgt_name, and ALTER on a source
 //    marks the stream tables reading it needs_reinit (SPEC §4).
+#include "analyze/query_analysis.hpp"
 #include "bridge/guard.hpp"
+#include "bridge/search_path.hpp"
 #include "bridge/security.hpp"
 #include "bridge/spi.hpp"
 #include "capture/capture.hpp"
@@ -17,6 +19,28 @@ using namespace pgtrickle;
 
 namespace {
 
+// Whether the analyzed query's output (names and types) differs from the storage columns.
+bool ShapeDiffers(const analyze::AnalyzedQuery &query, const std::string &relid) {
+	auto cols = bridge::SpiExec("SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) "
+	                            "FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1::oid "
+	                            "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+	                            {relid});
+	if (cols.rows.size() != query.columns.size()) {
+		return true;
+	}
+	for (std::size_t i = 0; i < query.columns.size(); i++) {
+		bool found = false;
+		for (std::size_t j = 0; j < cols.rows.size(); j++) {
+			found = found || (cols.Get(j, 0) == query.columns[i].name &&
+			                  cols.Get(j, 1) == query.columns[i].type_sql);
+		}
+		if (!found) {
+			return true;
+		}
+	}
+	return false;
+}
+
 void RequireEventTrigger(FunctionCallInfo fcinfo) {
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo)) {
 		throw core::Error("39P01", "function can only be called as an event trigger");
@@ -29,6 +53,24 @@ PGT_FUNCTION(pgtrickle_on_sql_drop) {
 	RequireEventTrigger(fcinfo);
 	bridge::SpiScope spi;
 	bridge::AsExtensionOwner as_owner;
+	// Columns are protected like a view's: a column a stream table reads cannot be dropped.
+	auto used = bridge::SpiExec(
+	    "SELECT d.address_names[3], pg_catalog.quote_ident(s.pgt_schema) || '.' || "
+	    "pg_catalog.quote_ident(s.pgt_name), d.object_identity "
+	    "FROM pg_catalog.pg_event_trigger_dropped_objects() d "
+	    "JOIN pgtrickle.pgt_dependencies dep ON dep.source_relid = d.objid "
+	    "JOIN pgtrickle.pgt_stream_tables s ON s.pgt_id = dep.pgt_id "
+	    "WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objsubid > 0 "
+	    "AND d.address_names[3] = ANY (dep.columns_used) "
+	    "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger_dropped_objects() x "
+	    "WHERE x.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND x.objsubid = 0 "
+	    "AND x.objid IN (s.pgt_relid, d.objid)) LIMIT 1");
+	if (!used.rows.empty()) {
+		throw core::Error("2BP01",
+		                  "cannot drop column " + used.Get(0, 2) + " because stream table " +
+		                      used.Get(0, 1) + " depends on it",
+		                  {}, "Drop or alter the stream table first.");
+	}
 	bridge::SpiExec("DELETE FROM pgtrickle.pgt_stream_tables WHERE pgt_relid IN ("
 	                "SELECT d.objid FROM pg_catalog.pg_event_trigger_dropped_objects() d "
 	                "WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
@@ -47,12 +89,35 @@ PGT_FUNCTION(pgtrickle_on_ddl_end) {
 	                "ON n.oid = c.relnamespace WHERE c.oid = st.pgt_relid "
 	                "AND (st.pgt_schema, st.pgt_name) IS DISTINCT FROM (n.nspname::text, "
 	                "c.relname::text)");
-	bridge::SpiExec("UPDATE pgtrickle.pgt_stream_tables SET needs_reinit = true "
-	                "WHERE NOT needs_reinit AND pgt_id IN ("
-	                "SELECT dep.pgt_id FROM pgtrickle.pgt_dependencies dep "
-	                "JOIN pg_catalog.pg_event_trigger_ddl_commands() cmd "
-	                "ON cmd.objid = dep.source_relid "
-	                "WHERE cmd.classid = 'pg_catalog.pg_class'::pg_catalog.regclass)");
+	// Stream tables reading an altered relation: the stored tree is deparsed again (renamed
+	// tables and columns print with their new names); when the query's output no longer matches
+	// the storage (a column changed type), or a view it reads was replaced, the next refresh
+	// rebuilds it (needs_reinit).
+	auto affected = bridge::SpiExec(
+	    "SELECT DISTINCT s.pgt_id, s.defining_tree, s.pgt_relid, "
+	    "bool_or(c.relkind IN ('v', 'm')) OVER (PARTITION BY s.pgt_id) "
+	    "FROM pg_catalog.pg_event_trigger_ddl_commands() cmd "
+	    "JOIN pgtrickle.pgt_dependencies d ON d.source_relid = cmd.objid "
+	    "JOIN pgtrickle.pgt_stream_tables s ON s.pgt_id = d.pgt_id "
+	    "JOIN pg_catalog.pg_class c ON c.oid = cmd.objid "
+	    "WHERE cmd.classid = 'pg_catalog.pg_class'::pg_catalog.regclass ORDER BY 1");
+	for (const auto &row : affected.rows) {
+		std::string pgt_id = *row[0];
+		std::string tree = *row[1];
+		std::string relid = *row[2];
+		bool reinit = *row[3] == "t"; // a view or matview it reads was replaced or altered
+		std::string query_text;
+		auto error = bridge::RunInSubtransaction([&] {
+			query_text = analyze::DeparseTree(tree);
+			analyze::AnalyzedQuery now = analyze::AnalyzeQuery(query_text, "", "");
+			reinit = reinit || ShapeDiffers(now, relid);
+		});
+		bridge::SpiExec("UPDATE pgtrickle.pgt_stream_tables SET "
+		                "defining_query = coalesce($2, defining_query), "
+		                "needs_reinit = needs_reinit OR $3::bool WHERE pgt_id = $1::bigint",
+		                {pgt_id, error ? bridge::Value() : bridge::Value(query_text),
+		                 (reinit || error) ? "t" : "f"});
+	}
 	// Capture triggers copy named columns: rebuild them for altered tracked tables.
 	auto altered = bridge::SpiExec(
 	    "SELECT DISTINCT t.source_relid FROM pgtrickle.pgt_change_tracking t "

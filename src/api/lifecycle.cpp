@@ -17,6 +17,7 @@
 #include "core/schedule.hpp"
 #include "delta/delta_plan.hpp"
 #include "refresh/refresh.hpp"
+#include "refresh/storage.hpp"
 #include "refresh/write_guard.hpp"
 
 #include <algorithm>
@@ -299,15 +300,17 @@ PGT_FUNCTION(pgtrickle_create_stream_table) {
 		bridge::AsExtensionOwner as_owner;
 		auto r = SpiExec(
 		    "INSERT INTO pgtrickle.pgt_stream_tables (pgt_relid, pgt_schema, pgt_name, "
-		    "defining_query, original_query, schedule, refresh_mode, status, "
-		    "diamond_consistency, diamond_schedule_policy) "
-		    "VALUES ($1::oid, $2, $3, $4, $5, $6, $7, 'INITIALIZING', $8, $9) RETURNING pgt_id",
+		    "defining_query, original_query, defining_tree, output_columns, schedule, "
+		    "refresh_mode, status, diamond_consistency, diamond_schedule_policy) "
+		    "VALUES ($1::oid, $2, $3, $4, $5, $10, '{}', $6, $7, 'INITIALIZING', $8, $9) "
+		    "RETURNING pgt_id",
 		    {std::to_string(relid), target.schema, target.name, analyzed.text, query, schedule,
 		     std::string(core::Name(mode)), std::string(core::Name(consistency)),
-		     std::string(core::Name(policy))});
+		     std::string(core::Name(policy)), analyzed.tree});
 		pgt_id = std::stoll(r.Get(0, 0));
 	}
 	api::RecordDependencies(pgt_id, relid, analyzed.sources);
+	refresh::RecordQuery(pgt_id, analyzed, nullptr);
 	api::CheckNoCycles();
 	api::PrepareDifferential(pgt_id, mode);
 
@@ -383,45 +386,21 @@ PGT_FUNCTION(pgtrickle_alter_stream_table) {
 	}
 
 	if (analyzed) {
-		// Rebuild the storage columns in place: the relation (and every grant, index and
-		// dependency on it) survives; the rows are recomputed below.
-		auto current = SpiExec("SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) "
-		                       "FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1::oid "
-		                       "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-		                       {std::to_string(st.relid)});
-		bool same_shape = current.rows.size() == analyzed->columns.size();
-		for (std::size_t i = 0; same_shape && i < analyzed->columns.size(); i++) {
-			same_shape = current.Get(i, 0) == analyzed->columns[i].name &&
-			             current.Get(i, 1) == analyzed->columns[i].type_sql;
-		}
-		if (!same_shape) {
-			std::string alter = "ALTER TABLE " + st.Qualified() + " ";
-			std::string sep;
-			for (const auto &row : current.rows) {
-				alter += sep + "DROP COLUMN " + bridge::QuoteIdent(*row[0]);
-				sep = ", ";
-			}
-			for (const auto &column : analyzed->columns) {
-				alter +=
-				    sep + "ADD COLUMN " + bridge::QuoteIdent(column.name) + " " + column.type_sql;
-				sep = ", ";
-			}
-			SpiExec(alter);
-			// Stream tables reading this one must re-read its new shape.
-			bridge::AsExtensionOwner as_owner;
-			SpiExec("UPDATE pgtrickle.pgt_stream_tables SET needs_reinit = true WHERE pgt_id IN "
-			        "(SELECT pgt_id FROM pgtrickle.pgt_dependencies WHERE source_relid = $1::oid)",
-			        {std::to_string(st.relid)});
-		}
+		// Rebuild the storage in place: the relation (with grants, dependencies and the indexes
+		// of unchanged columns) survives; the rows are recomputed below.
+		bool reshaped = refresh::ReshapeStorage(st, *analyzed);
 		api::ForgetDependencies(st.pgt_id, st.relid);
 		{
 			bridge::AsExtensionOwner as_owner;
-			SpiExec("UPDATE pgtrickle.pgt_stream_tables SET defining_query = $2, "
-			        "original_query = $3, needs_reinit = false, is_populated = false "
-			        "WHERE pgt_id = $1::bigint",
-			        {std::to_string(st.pgt_id), analyzed->text, *query});
+			SpiExec("UPDATE pgtrickle.pgt_stream_tables SET needs_reinit = false, "
+			        "is_populated = false WHERE pgt_id = $1::bigint",
+			        {std::to_string(st.pgt_id)});
 		}
 		api::RecordDependencies(st.pgt_id, st.relid, analyzed->sources);
+		refresh::RecordQuery(st.pgt_id, *analyzed, &*query);
+		if (reshaped) {
+			refresh::CheckReaders(st);
+		}
 		capture::CollectGarbage();
 		api::CheckNoCycles();
 		api::PrepareDifferential(st.pgt_id, catalog::LoadById(st.pgt_id)->mode);

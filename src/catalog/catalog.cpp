@@ -31,7 +31,9 @@ constexpr const char *kSelectColumns =
     "st.diamond_schedule_policy, st.group_epoch, "
     "(extract(epoch FROM st.data_timestamp) * 1000000)::bigint, "
     "(extract(epoch FROM st.last_refresh_at) * 1000000)::bigint, "
-    "(extract(epoch FROM st.last_error_at) * 1000000)::bigint "
+    "(extract(epoch FROM st.last_error_at) * 1000000)::bigint, st.defining_tree, "
+    "(SELECT pg_catalog.string_agg(pg_catalog.quote_ident(u.c), ', ' ORDER BY u.o) "
+    " FROM pg_catalog.unnest(st.output_columns) WITH ORDINALITY AS u(c, o)) "
     "FROM pgtrickle.pgt_stream_tables st "
     "JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid "
     "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace ";
@@ -64,6 +66,8 @@ StreamTable FromRow(const bridge::Row &r) {
 	st.data_timestamp = OptTs(r[16]);
 	st.last_refresh_at = OptTs(r[17]);
 	st.last_error_at = OptTs(r[18]);
+	st.defining_tree = r[19].value_or("");
+	st.column_list = r[20].value_or("");
 	return st;
 }
 

@@ -12,7 +12,9 @@
 #include "config/guc.hpp"
 #include "delta/apply.hpp"
 #include "delta/delta_plan.hpp"
+#include "refresh/storage.hpp"
 #include "refresh/write_guard.hpp"
+#include "analyze/query_analysis.hpp"
 
 #include <algorithm>
 
@@ -65,7 +67,8 @@ catalog::RefreshOutcome ExecuteFull(const catalog::StreamTable &st, Snapshot sna
 	SpiOptions options;
 	options.snapshot = snapshot;
 	auto deleted = SpiExec("DELETE FROM " + st.Qualified(), {}, options);
-	auto inserted = SpiExec("INSERT INTO " + st.Qualified() + " SELECT * FROM (\n" +
+	auto inserted = SpiExec("INSERT INTO " + st.Qualified() + " (" + st.column_list +
+	                            ") SELECT * FROM (\n" +
 	                            st.defining_query + "\n) AS __pgt_q",
 	                        {}, options);
 	outcome.rows_deleted = static_cast<std::int64_t>(deleted.processed);
@@ -116,7 +119,27 @@ ModeDecision DecideMode(const catalog::StreamTable &st) {
 
 namespace {
 
+// REINITIALIZE: a source changed under the stream table (ALTER TABLE, a replaced view). The
+// stored query is analyzed again (as the owner), the storage takes its new shape, the query and
+// the columns it reads are recorded, and capture covers any new base table; then FULL.
+catalog::StreamTable Reinitialize(const catalog::StreamTable &st) {
+	analyze::AnalyzedQuery analyzed;
+	{
+		bridge::AsUser as_owner(st.owner, true);
+		analyzed = analyze::AnalyzeQuery(st.defining_query, st.schema, st.name);
+		ReshapeStorage(st, analyzed);
+	}
+	RecordQuery(st.pgt_id, analyzed, nullptr);
+	capture::AttachConsumer(st.pgt_id, capture::BaseTablesOf(st.deps, nullptr));
+	catalog::StreamTable fresh = *catalog::LoadById(st.pgt_id);
+	fresh.needs_reinit = true; // still reported as REINITIALIZE
+	return fresh;
+}
+
 catalog::RefreshOutcome Execute(const catalog::StreamTable &st, Snapshot snapshot) {
+	if (st.needs_reinit) {
+		return ExecuteFull(Reinitialize(st), snapshot);
+	}
 	ModeDecision d = DecideMode(st);
 	if (!d.differential) {
 		return ExecuteFull(st, snapshot);
