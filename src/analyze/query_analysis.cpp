@@ -61,10 +61,10 @@ bool CollectWalker(Node *node, WalkState *state) {
 						TupleDesc desc = RelationGetDescr(rel);
 						for (int i = 0; i < desc->natts; i++) {
 							if (!TupleDescAttr(desc, i)->attisdropped) {
-								state->columns = lappend(
-								    state->columns,
-								    psprintf("%u/%s", rte->relid,
-								             NameStr(TupleDescAttr(desc, i)->attname)));
+								state->columns =
+								    lappend(state->columns,
+								            psprintf("%u/%s", rte->relid,
+								                     NameStr(TupleDescAttr(desc, i)->attname)));
 							}
 						}
 						relation_close(rel, AccessShareLock);
@@ -191,9 +191,8 @@ AnalyzedQuery AnalyzeQuery(const std::string &query, const std::string &self_sch
 		Oid relid = static_cast<Oid>(std::stoul(entry.substr(0, slash)));
 		std::string column = entry.substr(slash + 1);
 		for (auto &source : result.sources) {
-			if (source.relid == relid &&
-			    std::find(source.columns.begin(), source.columns.end(), column) ==
-			        source.columns.end()) {
+			if (source.relid == relid && std::find(source.columns.begin(), source.columns.end(),
+			                                       column) == source.columns.end()) {
 				source.columns.push_back(column);
 			}
 		}

@@ -13,8 +13,8 @@ namespace pgtrickle::analyze {
 
 struct SourceRelation {
 	Oid relid;
-	char relkind;                      // pg_class.relkind
-	std::vector<std::string> columns;  // columns the query reads (all of them for whole-row use)
+	char relkind;                     // pg_class.relkind
+	std::vector<std::string> columns; // columns the query reads (all of them for whole-row use)
 };
 
 struct OutputColumn {

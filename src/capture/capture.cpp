@@ -145,8 +145,8 @@ void DropCapture(Oid relid, const std::string &schema, const std::string &buffer
 		}
 	}
 	std::string function = qschema + "." + QuoteIdent("capture_" + std::to_string(relid));
-	auto has_function = SpiExec("SELECT pg_catalog.to_regprocedure($1) IS NOT NULL",
-	                            {function + "()"});
+	auto has_function =
+	    SpiExec("SELECT pg_catalog.to_regprocedure($1) IS NOT NULL", {function + "()"});
 	if (has_function.Get(0, 0) == "t") {
 		SpiExec("DROP FUNCTION " + function + "()");
 	}
@@ -420,10 +420,10 @@ PGT_FUNCTION(pgtrickle_pending_changes) {
 		       check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED;
 	});
 	if (!allowed) {
-		throw core::Error("42501", "permission denied to read the changes of relation " +
-		                               std::to_string(relid),
-		                  "Reading captured changes requires SELECT on the whole table and no row "
-		                  "level security on it.");
+		throw core::Error(
+		    "42501", "permission denied to read the changes of relation " + std::to_string(relid),
+		    "Reading captured changes requires SELECT on the whole table and no row "
+		    "level security on it.");
 	}
 	auto arg = [&](int i) -> bridge::Value {
 		if (PG_ARGISNULL(i)) {

@@ -31,8 +31,8 @@ struct StreamTable {
 	std::string name;
 	std::string defining_query;
 	std::string original_query;
-	std::string defining_tree;  // nodeToString of the analyzed query
-	std::string column_list;    // quoted output columns in query order, for INSERT lists
+	std::string defining_tree; // nodeToString of the analyzed query
+	std::string column_list;   // quoted output columns in query order, for INSERT lists
 	std::string schedule;
 	core::RefreshMode mode = core::RefreshMode::kAuto;
 	core::StStatus status = core::StStatus::kInitializing;

@@ -184,8 +184,9 @@ std::string LeafSql(Oid relid, LeafMode mode) {
 		for (int i = 0; i < desc->natts; i++) {
 			Form_pg_attribute att = TupleDescAttr(desc, i);
 			if (!att->attisdropped) {
-				out = lappend(out, psprintf("%s %s", quote_identifier(NameStr(att->attname)),
-				                            format_type_with_typemod(att->atttypid, att->atttypmod)));
+				out =
+				    lappend(out, psprintf("%s %s", quote_identifier(NameStr(att->attname)),
+				                          format_type_with_typemod(att->atttypid, att->atttypmod)));
 			}
 		}
 		relation_close(rel_handle, AccessShareLock);
@@ -197,11 +198,11 @@ std::string LeafSql(Oid relid, LeafMode mode) {
 	}
 	std::string changes = "pgtrickle._pending_changes(" + std::to_string(relid) +
 	                      "::pg_catalog.oid, $1, $2, $3) AS b(" + coldefs + ")";
-	std::string new_sql = "SELECT " + r.select_list + ", 1::pg_catalog.int8 AS __pgt_w FROM " +
-	                      rel + " r";
+	std::string new_sql =
+	    "SELECT " + r.select_list + ", 1::pg_catalog.int8 AS __pgt_w FROM " + rel + " r";
 	auto weighted = [&](const char *insert_weight, const char *delete_weight) {
-		return "SELECT " + b.select_list + ", CASE b.__pgt_action WHEN 'I' THEN " +
-		       insert_weight + "::pg_catalog.int8 ELSE " + delete_weight +
+		return "SELECT " + b.select_list + ", CASE b.__pgt_action WHEN 'I' THEN " + insert_weight +
+		       "::pg_catalog.int8 ELSE " + delete_weight +
 		       "::pg_catalog.int8 END AS __pgt_w FROM " + changes + " WHERE b.__pgt_action <> 'T'";
 	};
 	switch (mode) {

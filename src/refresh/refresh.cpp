@@ -68,8 +68,7 @@ catalog::RefreshOutcome ExecuteFull(const catalog::StreamTable &st, Snapshot sna
 	options.snapshot = snapshot;
 	auto deleted = SpiExec("DELETE FROM " + st.Qualified(), {}, options);
 	auto inserted = SpiExec("INSERT INTO " + st.Qualified() + " (" + st.column_list +
-	                            ") SELECT * FROM (\n" +
-	                            st.defining_query + "\n) AS __pgt_q",
+	                            ") SELECT * FROM (\n" + st.defining_query + "\n) AS __pgt_q",
 	                        {}, options);
 	outcome.rows_deleted = static_cast<std::int64_t>(deleted.processed);
 	outcome.rows_inserted = static_cast<std::int64_t>(inserted.processed);
