@@ -129,6 +129,8 @@ stage_copy() {
 
 stage_module() {
 	(cd "$WORK" && make -j"$JOBS" PG_CONFIG="$PG_CONFIG" ERROR_ON_WARNING=1) || return 1
+	# Only the entry points PostgreSQL looks up may be exported.
+	(cd "$WORK" && make PG_CONFIG="$PG_CONFIG" check-exports) || return 1
 	(cd "$WORK" && pgt_as_root make PG_CONFIG="$PG_CONFIG" install) || return 1
 	if [[ $(id -u) -eq 0 ]]; then
 		chown -R postgres:postgres "$WORK"
