@@ -98,6 +98,17 @@ ModeDecision DecideMode(const catalog::StreamTable &st) {
 		d.reason = "no frontier yet: first refresh is FULL";
 		return d;
 	}
+	auto readable = SpiExec(
+	    "SELECT coalesce(pg_catalog.bool_and(pg_catalog.has_table_privilege($2::oid, c.oid, "
+	    "'SELECT') AND NOT c.relrowsecurity), true) FROM pg_catalog.pg_class c "
+	    "JOIN pgtrickle.pgt_change_tracking t ON t.source_relid = c.oid "
+	    "WHERE $1::bigint = ANY (t.consumers)",
+	    {std::to_string(st.pgt_id), std::to_string(st.owner)});
+	if (readable.Get(0, 0) != "t") {
+		d.reason = "the owner cannot read every captured change (column privileges only, or row "
+		           "level security on a source)";
+		return d;
+	}
 	if (capture::HasPendingTruncate(st)) {
 		d.reason = "a source was truncated";
 		return d;
