@@ -345,23 +345,39 @@ bool HasPendingTruncate(const catalog::StreamTable &st) {
 	return AnyPending(st, " AND b.__pgt_action = 'T'");
 }
 
-std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_rows) {
+std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_rows,
+                          double max_ratio) {
 	bridge::AsExtensionOwner as_owner; // buffers are private; only counts leave
-	auto buffers = SpiExec("SELECT t.buffer_schema, t.buffer_name, "
-	                       "greatest(c.reltuples, 0)::bigint FROM pgtrickle.pgt_change_tracking t "
+	auto buffers = SpiExec("SELECT t.buffer_schema, t.buffer_name, c.reltuples::bigint, "
+	                       "t.source_relid::regclass::text FROM pgtrickle.pgt_change_tracking t "
 	                       "JOIN pg_catalog.pg_class c ON c.oid = t.source_relid "
 	                       "WHERE $1::bigint = ANY (t.consumers)",
 	                       {std::to_string(st.pgt_id)});
 	auto frontier = FrontierParams(st.pgt_id);
 	std::int64_t pending = 0;
 	*source_rows = 0;
+	std::vector<std::string> unknown;
 	for (const auto &row : buffers.rows) {
 		std::string buffer = QuoteIdent(*row[0]) + "." + QuoteIdent(*row[1]);
 		std::string where = frontier ? PendingPredicate("b") : std::string("true");
 		auto p = SpiExec("SELECT count(*) FROM " + buffer + " b WHERE " + where,
 		                 frontier ? *frontier : std::vector<bridge::Value>{});
 		pending += std::stoll(p.Get(0, 0, "0"));
-		*source_rows += std::stoll(*row[2]);
+		std::int64_t reltuples = std::stoll(*row[2]);
+		if (reltuples >= 0) {
+			*source_rows += reltuples;
+		} else {
+			unknown.push_back(*row[3]);
+		}
+	}
+	if (!unknown.empty() && pending > 0 && max_ratio > 0) {
+		// Never analyzed: count, but no further than the ratio needs.
+		std::int64_t enough = static_cast<std::int64_t>(pending / max_ratio) + 1;
+		for (const auto &rel : unknown) {
+			auto c = SpiExec("SELECT count(*) FROM (SELECT 1 FROM " + rel + " LIMIT " +
+			                 std::to_string(enough) + ") x");
+			*source_rows += std::stoll(c.Get(0, 0, "0"));
+		}
 	}
 	return pending;
 }

@@ -46,9 +46,11 @@ std::optional<Frontier> LoadFrontier(std::int64_t pgt_id);
 // uncapturable source, which counts as always changed).
 bool HasPendingBaseChanges(const catalog::StreamTable &st);
 
-// Pending change rows of st over all its captured sources; *source_rows gets the sources'
-// estimated size (pg_class.reltuples), for the change ratio of AUTO/DIFFERENTIAL.
-std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_rows);
+// Pending change rows of st over all its captured sources; *source_rows gets the sources' size
+// for the change ratio of AUTO/DIFFERENTIAL: pg_class.reltuples, or for a table never analyzed a
+// count bounded by what the ratio needs (pending / max_ratio + 1 rows).
+std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_rows,
+                          double max_ratio);
 
 // Whether a TRUNCATE of a source is pending for st (forces the next refresh to be FULL).
 bool HasPendingTruncate(const catalog::StreamTable &st);

@@ -164,6 +164,12 @@ LeafColumns ColumnsOf(Oid relid, const char *alias) {
 
 enum class LeafMode { kNew, kOld, kDelta };
 
+// Output name of attribute i in a LeafColumns select list (dropped columns get a placeholder).
+std::string AliasOf(List *names, std::size_t i) {
+	const char *name = strVal(list_nth(names, static_cast<int>(i)));
+	return name[0] == '\0' ? "__pgt_dropped_" + std::to_string(i + 1) : std::string(name);
+}
+
 std::string LeafSql(Oid relid, LeafMode mode) {
 	std::string rel = PgCall([&] {
 		return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
@@ -200,10 +206,36 @@ std::string LeafSql(Oid relid, LeafMode mode) {
 	                      "::pg_catalog.oid, $1, $2, $3) AS b(" + coldefs + ")";
 	std::string new_sql =
 	    "SELECT " + r.select_list + ", 1::pg_catalog.int8 AS __pgt_w FROM " + rel + " r";
+	// Changes are netted per row value first when every column has equality: a row inserted and
+	// then fixed (or deleted) before the refresh cancels out and its values are never evaluated
+	// by the query's expressions (which could fail on them, e.g. a division by zero).
+	bool can_net = PgCall([&] {
+		bool ok = true;
+		Relation rel_handle = relation_open(relid, AccessShareLock);
+		TupleDesc desc = RelationGetDescr(rel_handle);
+		for (int i = 0; i < desc->natts && ok; i++) {
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+			ok = att->attisdropped ||
+			     OidIsValid(lookup_type_cache(att->atttypid, TYPECACHE_EQ_OPR)->eq_opr);
+		}
+		relation_close(rel_handle, AccessShareLock);
+		return ok;
+	});
 	auto weighted = [&](const char *insert_weight, const char *delete_weight) {
-		return "SELECT " + b.select_list + ", CASE b.__pgt_action WHEN 'I' THEN " + insert_weight +
-		       "::pg_catalog.int8 ELSE " + delete_weight +
-		       "::pg_catalog.int8 END AS __pgt_w FROM " + changes + " WHERE b.__pgt_action <> 'T'";
+		std::string rows = "SELECT " + b.select_list + ", CASE b.__pgt_action WHEN 'I' THEN " +
+		                   insert_weight + "::pg_catalog.int8 ELSE " + delete_weight +
+		                   "::pg_catalog.int8 END AS __pgt_w FROM " + changes +
+		                   " WHERE b.__pgt_action <> 'T'";
+		if (!can_net) {
+			return rows;
+		}
+		std::size_t natts = static_cast<std::size_t>(list_length(b.names) - 1);
+		std::string cols;
+		for (std::size_t i = 0; i < natts; i++) {
+			cols += (i ? ", " : "") + std::string("n.") + QuoteIdent(AliasOf(b.names, i));
+		}
+		return "SELECT " + cols + ", pg_catalog.sum(n.__pgt_w)::pg_catalog.int8 AS __pgt_w FROM (" +
+		       rows + ") n GROUP BY " + cols + " HAVING pg_catalog.sum(n.__pgt_w) <> 0";
 	};
 	switch (mode) {
 	case LeafMode::kNew:

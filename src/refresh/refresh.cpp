@@ -114,9 +114,10 @@ ModeDecision DecideMode(const catalog::StreamTable &st) {
 		return d;
 	}
 	std::int64_t source_rows = 0;
-	std::int64_t pending = capture::CountPending(st, &source_rows);
+	std::int64_t pending =
+	    capture::CountPending(st, &source_rows, config::differential_max_change_ratio);
 	double ratio = source_rows > 0 ? static_cast<double>(pending) / source_rows : 0.0;
-	if (source_rows > 0 && ratio > config::differential_max_change_ratio) {
+	if (pending > 0 && ratio > config::differential_max_change_ratio) {
 		d.reason = "pending changes (" + std::to_string(pending) + " rows, ratio " +
 		           std::to_string(ratio) + ") exceed pg_trickle.differential_max_change_ratio";
 		return d;

@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 extern "C" {
 #include "postgres.h"
@@ -239,11 +240,19 @@ void RunTick(SchedulerState &state) {
 			numbers.push_back(g.IsSingleton() ? std::nullopt : std::optional<int>(next++));
 		}
 		// Only 'calculated' schedules depend on pending changes; the others are due by time.
+		// Needed for 'calculated' schedules, and for every member of a consistency group (whose
+		// pending changes make calculated members downstream of it due).
+		std::set<std::int64_t> grouped;
+		for (const auto &g : groups) {
+			if (!g.IsSingleton()) {
+				grouped.insert(g.members.begin(), g.members.end());
+			}
+		}
 		for (const auto &st : all) {
 			bool calculated =
 			    core::ParseSchedule(st.schedule, 0).kind == core::ScheduleKind::kCalculated;
-			pending_base[st.pgt_id] =
-			    calculated && Runnable(st) && capture::HasPendingBaseChanges(st);
+			pending_base[st.pgt_id] = (calculated || grouped.count(st.pgt_id) > 0) &&
+			                          Runnable(st) && capture::HasPendingBaseChanges(st);
 		}
 		// stale_data alerts, once per episode.
 		core::TimestampUs now = catalog::NowUs();
@@ -275,11 +284,16 @@ void RunTick(SchedulerState &state) {
 	}
 	// Due check with the in-memory state, which this tick updates as units refresh, so that a
 	// 'calculated' reader refreshes in the same tick as its upstream.
-	auto member_due = [&](const StreamTable &st, core::TimestampUs now) {
-		if (st.needs_reinit || !st.is_populated) {
-			return true;
-		}
+	// `changing`: relids of stream tables of the same group that will see changes this tick, so
+	// that a 'calculated' member downstream of them counts as having pending changes too (else a
+	// slowest group of calculated members would wait for itself forever).
+	auto member_due = [&](const StreamTable &st, core::TimestampUs now, std::set<Oid> *changing) {
 		bool pending = pending_base[st.pgt_id];
+		for (const auto &dep : st.deps) {
+			if (changing != nullptr && changing->count(dep.relid) > 0) {
+				pending = true;
+			}
+		}
 		for (const auto &dep : st.deps) {
 			auto it = by_relid.find(dep.relid);
 			if (it == by_relid.end()) {
@@ -290,6 +304,12 @@ void RunTick(SchedulerState &state) {
 			    (!st.data_timestamp || *source->data_timestamp > *st.data_timestamp)) {
 				pending = true;
 			}
+		}
+		if (pending && changing != nullptr) {
+			changing->insert(st.relid);
+		}
+		if (st.needs_reinit || !st.is_populated) {
+			return true;
 		}
 		core::Schedule s = core::ParseSchedule(st.schedule, 0);
 		return core::IsDue(s, st.last_refresh_at, now, pending);
@@ -311,8 +331,9 @@ void RunTick(SchedulerState &state) {
 				continue;
 			}
 			std::vector<bool> due;
-			for (auto id : group.members) {
-				due.push_back(member_due(*by_id[id], now));
+			std::set<Oid> changing;
+			for (auto id : group.members) { // topological order
+				due.push_back(member_due(*by_id[id], now, &changing));
 			}
 			if (core::GroupDue(group.policy, due)) {
 				units.push_back(Unit{group.members, numbers[gi], true});
@@ -320,7 +341,7 @@ void RunTick(SchedulerState &state) {
 		} else {
 			for (auto id : group.members) {
 				const StreamTable &st = *by_id[id];
-				if (!blocked(st, now) && member_due(st, now)) {
+				if (!blocked(st, now) && member_due(st, now, nullptr)) {
 					units.push_back(Unit{{id}, numbers[gi], false});
 				}
 			}
