@@ -117,6 +117,9 @@ DROP ROLE cd_reader;
 -------------------------------------------------------------------------------
 -- AUTO mode (the default): DIFFERENTIAL when the query allows it, else FULL
 -------------------------------------------------------------------------------
+-- The table is tiny, so any change is a large share of it: allow every share here (the fallback
+-- above pg_trickle.differential_max_change_ratio is checked just below).
+SET pg_trickle.differential_max_change_ratio = 1.0;
 SELECT pgtrickle.create_stream_table('cd_auto', 'SELECT id, customer FROM cd_orders WHERE amount > 5');
 SELECT refresh_mode, schedule, status, is_populated FROM pgtrickle.pgt_stream_tables
 WHERE pgt_name = 'cd_auto';
@@ -129,6 +132,13 @@ SELECT pgtrickle.refresh_stream_table('cd_auto');
 SELECT * FROM cd_auto ORDER BY id;
 SELECT action, status, initiated_by, rows_inserted, rows_deleted
 FROM pgtrickle.get_refresh_history('cd_auto') ORDER BY refresh_id;
+-- Above the ratio (2 pending change rows on a 3-row table, default 0.15), AUTO refreshes FULL.
+RESET pg_trickle.differential_max_change_ratio;
+INSERT INTO cd_orders VALUES (5, 'fred', 50.00, '2024-01-08');
+DELETE FROM cd_orders WHERE id = 5;
+SELECT value AS effective_mode FROM pgtrickle.explain_st('cd_auto') WHERE property = 'effective_mode';
+SELECT pgtrickle.refresh_stream_table('cd_auto');
+SELECT action, rows_inserted, rows_deleted FROM pgtrickle.get_refresh_history('cd_auto', 1);
 
 -- A query DIFFERENTIAL cannot maintain falls back to FULL.
 SELECT pgtrickle.create_stream_table('cd_auto_full',

@@ -281,3 +281,7 @@ SELECT * FROM err_state;
 SELECT pgtrickle.drop_stream_table('err_st');
 DROP TABLE err_src;
 SELECT * FROM err_state;
+
+-- Column names starting with __pgt_ are reserved for pg_trickle's internal use.
+SELECT pgtrickle.create_stream_table('err_reserved', 'SELECT 1 AS __pgt_x');
+SELECT count(*) FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'err_reserved';

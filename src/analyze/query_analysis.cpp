@@ -209,6 +209,10 @@ AnalyzedQuery AnalyzeQuery(const std::string &query, const std::string &self_sch
 		Oid collation = PgCall([&] { return exprCollation(expr); });
 		OutputColumn column;
 		column.name = te->resname ? te->resname : "?column?";
+		if (column.name.rfind("__pgt_", 0) == 0) {
+			Fail("42939", "column name \"" + column.name + "\" is reserved for pg_trickle",
+			     "Rename the column in the query; names starting with __pgt_ are internal.");
+		}
 		column.type_sql = PgCall([&] { return format_type_with_typemod(type, typmod); });
 		Oid default_collation = PgCall([&] { return get_typcollation(type); });
 		if (OidIsValid(collation) && collation != default_collation) {
