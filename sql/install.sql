@@ -124,7 +124,7 @@ SET pg_trickle.diamond_consistency = 'sometimes';
 \echo :SQLSTATE
 SET pg_trickle.diamond_schedule_policy = 'never';
 \echo :SQLSTATE
-SET pg_trickle.differential_max_change_ratio = 1.5;
+SET pg_trickle.differential_max_change_ratio = -0.5;
 \echo :SQLSTATE
 SET pg_trickle.no_such_setting = 1;
 \echo :SQLSTATE

@@ -66,7 +66,8 @@ void DefineGucs() {
 	DefineCustomRealVariable(
 	    "pg_trickle.differential_max_change_ratio",
 	    "Share of changed rows above which AUTO and DIFFERENTIAL refresh FULL.", nullptr,
-	    &differential_max_change_ratio, 0.15, 0.0, 1.0, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+	    &differential_max_change_ratio, 0.15, 0.0, 1000000.0, PGC_USERSET, 0, nullptr, nullptr,
+	    nullptr);
 	MarkGUCPrefixReserved("pg_trickle");
 }
 
