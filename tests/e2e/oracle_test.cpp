@@ -75,7 +75,7 @@ class OracleTest : public ClusterTest {
 		            "CREATE VIEW v12 AS SELECT t1.id, t1.v, t2.name FROM t1 JOIN t2 USING (k);"
 		            // Force DIFFERENTIAL whatever the share of changed rows, to test the engine.
 		            "ALTER DATABASE " +
-		            db() + " SET pg_trickle.differential_max_change_ratio = 1.0;");
+		            db() + " SET pg_trickle.differential_max_change_ratio = 1000;");
 		conn_ = Connect();
 	}
 
