@@ -304,19 +304,25 @@ AttrNumber Substitute(Query *q, int variant, int *next) {
 			wattno = list_length(cols.names);
 		} else if (rte->rtekind == RTE_SUBQUERY) {
 			wattno = Substitute(rte->subquery, variant, next);
-			rte->eref->colnames = lappend(rte->eref->colnames, makeString(pstrdup("__pgt_w")));
+			PgCall([&] {
+				rte->eref->colnames = lappend(rte->eref->colnames, makeString(pstrdup("__pgt_w")));
+			});
 		} else {
 			continue;
 		}
-		Var *var = makeVar(rtindex, wattno, INT8OID, -1, InvalidOid, 0);
-		weight = WeightProduct(weight, (Node *)var);
-	}
-	if (weight == nullptr) {
-		weight = (Node *)makeConst(INT8OID, -1, InvalidOid, 8, Int64GetDatum(1), false, true);
+		PgCall([&] {
+			Var *var = makeVar(rtindex, wattno, INT8OID, -1, InvalidOid, 0);
+			weight = WeightProduct(weight, (Node *)var);
+		});
 	}
 	AttrNumber resno = list_length(q->targetList) + 1;
-	q->targetList =
-	    lappend(q->targetList, makeTargetEntry((Expr *)weight, resno, pstrdup("__pgt_w"), false));
+	PgCall([&] {
+		if (weight == nullptr) {
+			weight = (Node *)makeConst(INT8OID, -1, InvalidOid, 8, Int64GetDatum(1), false, true);
+		}
+		q->targetList = lappend(q->targetList,
+		                        makeTargetEntry((Expr *)weight, resno, pstrdup("__pgt_w"), false));
+	});
 	return resno;
 }
 
@@ -325,11 +331,13 @@ void KeepTargets(Query *q, const std::vector<int> &keep) {
 	List *tl = NIL;
 	AttrNumber resno = 1;
 	for (int index : keep) {
-		TargetEntry *te = (TargetEntry *)copyObjectImpl(list_nth(q->targetList, index));
-		te->resno = resno++;
-		te->ressortgroupref = 0;
-		te->resjunk = false;
-		tl = lappend(tl, te);
+		PgCall([&] {
+			TargetEntry *te = (TargetEntry *)copyObjectImpl(list_nth(q->targetList, index));
+			te->resno = resno++;
+			te->ressortgroupref = 0;
+			te->resjunk = false;
+			tl = lappend(tl, te);
+		});
 	}
 	q->targetList = tl;
 }
