@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# DIFFERENTIAL refresh vs FULL refresh vs REFRESH MATERIALIZED VIEW, in the same run.
+#
+# Loads `big` (BENCH_ROWS rows, PK on id, index on the join key k) and `dim` (BENCH_DIM_ROWS rows,
+# PK), then for three queries
+#   filter: SELECT id, a, b FROM big WHERE a % 10 = 0
+#   join:   SELECT big.id, big.a, dim.id AS dim_id, dim.cat FROM big JOIN dim ON dim.id = big.k
+#   agg:    SELECT g, count(*), sum(a), avg(b), min(a), max(b) FROM big GROUP BY g
+#           (BENCH_GROUPS groups)
+# creates a DIFFERENTIAL stream table, a FULL stream table and a materialized view. For each change
+# rate (percent of big's rows, one third UPDATE, one third DELETE, one third INSERT, in one
+# transaction) and each repetition it applies the changes, then times (psql \timing, one statement
+# = one transaction each; and the CPU time of the backend running it, which other processes on
+# the machine do not inflate) the DIFFERENTIAL refresh, the FULL refresh and REFRESH MATERIALIZED
+# VIEW of each query, checks the DIFFERENTIAL stream table against its defining query (EXCEPT ALL both
+# ways) and prints the medians and the ratios FULL/DIFF and MATVIEW/DIFF.
+#
+# The DIFFERENTIAL refreshes run with pg_trickle.differential_max_change_ratio =
+# BENCH_MAX_CHANGE_RATIO (default 1.0, so that 10 % is still refreshed differentially); the column
+# "mode@0.15" shows what the default ratio (0.15) would have chosen, the column "action" what the
+# refresh history recorded. The scheduler is off (pg_trickle.enabled = off).
+#
+# Environment: BENCH_ROWS (1000000), BENCH_DIM_ROWS (100000), BENCH_GROUPS (10000),
+# BENCH_RATES ("0.1 1 10", percent), BENCH_REPEATS (3), BENCH_QUERIES ("filter join agg"),
+# BENCH_MAX_CHANGE_RATIO (1.0), BENCH_SEED (0.42), plus those of bench/lib.sh.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ROWS=${BENCH_ROWS:-1000000}
+DIM_ROWS=${BENCH_DIM_ROWS:-100000}
+NGROUPS=${BENCH_GROUPS:-10000}
+RATES=${BENCH_RATES:-"0.1 1 10"}
+REPEATS=${BENCH_REPEATS:-3}
+QUERIES=${BENCH_QUERIES:-"filter join agg"}
+MAX_RATIO=${BENCH_MAX_CHANGE_RATIO:-1.0}
+SEED=${BENCH_SEED:-0.42}
+
+declare -A QSQL QCOLS
+QSQL[filter]="SELECT id, a, b FROM big WHERE a % 10 = 0"
+QCOLS[filter]="id, a, b"
+QSQL[join]="SELECT big.id, big.a, dim.id AS dim_id, dim.cat FROM big JOIN dim ON dim.id = big.k"
+QCOLS[join]="id, a, dim_id, cat"
+QSQL[agg]="SELECT g, count(*) AS cnt, sum(a) AS sum_a, avg(b) AS avg_b, min(a) AS min_a, max(b) AS max_b FROM big GROUP BY g"
+QCOLS[agg]="g, cnt, sum_a, avg_b, min_a, max_b"
+
+bench_start_cluster "pg_trickle.enabled = off"
+echo "differential_vs_full: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores," \
+	"$(bench_psql_val "SHOW server_version"), pg_trickle $BENCH_SO_INFO," \
+	"load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "big: $ROWS rows, dim: $DIM_ROWS rows, $NGROUPS groups, rates (%): $RATES, repeats: $REPEATS," \
+	"differential_max_change_ratio for the DIFFERENTIAL refreshes: $MAX_RATIO"
+
+bench_log "loading big ($ROWS rows) and dim ($DIM_ROWS rows)"
+bench_psql <<SQL
+SELECT setseed($SEED) AS seed \\gset
+CREATE TABLE dim (id int PRIMARY KEY, cat text NOT NULL, label text NOT NULL);
+INSERT INTO dim SELECT i, 'cat' || (i % 50), md5(i::text) FROM generate_series(1, $DIM_ROWS) i;
+CREATE TABLE big (id bigint PRIMARY KEY, a int NOT NULL, b int NOT NULL, g int NOT NULL,
+                  k int NOT NULL, note text NOT NULL);
+INSERT INTO big
+SELECT i, (random() * 999)::int, (random() * 999)::int, (random() * ($NGROUPS - 1))::int,
+       1 + (random() * ($DIM_ROWS - 1))::int, md5(i::text)
+FROM generate_series(1, $ROWS) i;
+CREATE INDEX big_k_idx ON big (k);
+VACUUM ANALYZE dim;
+VACUUM ANALYZE big;
+SQL
+
+for q in $QUERIES; do
+	bench_log "creating st_${q}_diff, st_${q}_full, mv_${q}"
+	bench_psql <<SQL
+SELECT pgtrickle.create_stream_table('st_${q}_diff', \$q\$${QSQL[$q]}\$q\$,
+                                     schedule => '1h', refresh_mode => 'DIFFERENTIAL');
+SELECT pgtrickle.create_stream_table('st_${q}_full', \$q\$${QSQL[$q]}\$q\$,
+                                     schedule => '1h', refresh_mode => 'FULL');
+CREATE MATERIALIZED VIEW mv_${q} AS ${QSQL[$q]};
+VACUUM ANALYZE st_${q}_diff;
+VACUUM ANALYZE st_${q}_full;
+VACUUM ANALYZE mv_${q};
+SQL
+done >/dev/null
+bench_psql -At -c "SELECT 'rows in big: ' || count(*) FROM big" \
+	-c "SELECT 'groups: ' || count(DISTINCT g) FROM big" >&2
+
+RAW=$(mktemp)
+trap 'rm -f "$RAW"; bench_cleanup' EXIT
+
+check_st() { # q -> number of rows differing (both directions)
+	local q=$1
+	bench_psql_val "SELECT (SELECT count(*) FROM (SELECT ${QCOLS[$q]} FROM st_${q}_diff EXCEPT ALL ${QSQL[$q]}) x)
+	              + (SELECT count(*) FROM (${QSQL[$q]} EXCEPT ALL SELECT ${QCOLS[$q]} FROM st_${q}_diff) y)"
+}
+
+last_action() { # stream table name -> action of its latest history row
+	bench_psql_val "SELECT h.action || '/' || h.status || ' +' || coalesce(h.rows_inserted, 0)
+	                       || ' -' || coalesce(h.rows_deleted, 0)
+	                FROM pgtrickle.pgt_refresh_history h
+	                JOIN pgtrickle.pgt_stream_tables s USING (pgt_id)
+	                WHERE s.pgt_name = '$1' ORDER BY h.refresh_id DESC LIMIT 1"
+}
+
+MISMATCH=0
+printf '%-6s %-3s %-6s %10s %10s %10s  %-13s %-34s %s\n' rate% rep query diff_ms full_ms mview_ms \
+	mode@0.15 action check
+for rate in $RATES; do
+	n=$(awk -v r="$rate" -v n="$ROWS" 'BEGIN { printf "%d", n * r / 100 }')
+	nu=$((n / 3))
+	nd=$((n / 3))
+	ni=$((n - nu - nd))
+	for rep in $(seq 1 "$REPEATS"); do
+		# The changes: random existing ids for UPDATE/DELETE (UPDATE moves rows between groups and
+		# join partners too), new ids for INSERT.
+		bench_psql >/dev/null <<SQL
+SELECT max(id) AS maxid FROM big \\gset
+BEGIN;
+UPDATE big SET a = a + 1, b = (b + 7) % 1000, g = (g + 1) % $NGROUPS, k = k % $DIM_ROWS + 1
+WHERE id IN (SELECT 1 + (random() * (:maxid - 1))::bigint FROM generate_series(1, $nu));
+DELETE FROM big
+WHERE id IN (SELECT 1 + (random() * (:maxid - 1))::bigint FROM generate_series(1, $nd));
+INSERT INTO big
+SELECT :maxid + i, (random() * 999)::int, (random() * 999)::int,
+       (random() * ($NGROUPS - 1))::int, 1 + (random() * ($DIM_ROWS - 1))::int, md5(i::text)
+FROM generate_series(1, $ni) i;
+COMMIT;
+SQL
+		for q in $QUERIES; do
+			mode015=$(bench_psql_val "SELECT value FROM pgtrickle.explain_st('st_${q}_diff')
+			                          WHERE property = 'effective_mode'")
+			out=$(bench_psql <<SQL | bench_parse_timed
+\\o /dev/null
+SET pg_trickle.differential_max_change_ratio = $MAX_RATIO;
+\\timing on
+$(bench_timed_sql diff "SELECT pgtrickle.refresh_stream_table('st_${q}_diff');")
+$(bench_timed_sql full "SELECT pgtrickle.refresh_stream_table('st_${q}_full');")
+$(bench_timed_sql mview "REFRESH MATERIALIZED VIEW mv_${q};")
+SQL
+)
+			read -r d dc f fc m mc < <(awk '{ w[$1] = $2; c[$1] = $3 }
+				END { print w["diff"], c["diff"], w["full"], c["full"], w["mview"], c["mview"] }' <<<"$out")
+			action=$(last_action "st_${q}_diff")
+			diffs=$(check_st "$q")
+			if [[ $diffs == 0 ]]; then check=OK; else
+				check="MISMATCH($diffs rows)"
+				MISMATCH=1
+			fi
+			printf '%-6s %-3s %-6s %10.1f %10.1f %10.1f  %-13s %-34s %s\n' "$rate" "$rep" "$q" \
+				"$d" "$f" "$m" "$mode015" "$action" "$check"
+			echo "$rate $q $d $f $m $dc $fc $mc" >>"$RAW"
+		done
+	done
+done
+
+summary() { # title, first column of RAW for DIFF (FULL and MATVIEW follow)
+	local col=$2
+	echo
+	echo "$1"
+	printf '%-6s %-6s %10s %10s %10s %10s %12s\n' rate% query diff_ms full_ms mview_ms FULL/DIFF \
+		MATVIEW/DIFF
+	for rate in $RATES; do
+		for q in $QUERIES; do
+			mapfile -t D < <(awk -v r="$rate" -v q="$q" -v c="$col" '$1 == r && $2 == q { print $c }' "$RAW")
+			mapfile -t F < <(awk -v r="$rate" -v q="$q" -v c="$((col + 1))" '$1 == r && $2 == q { print $c }' "$RAW")
+			mapfile -t M < <(awk -v r="$rate" -v q="$q" -v c="$((col + 2))" '$1 == r && $2 == q { print $c }' "$RAW")
+			d=$(bench_median "${D[@]}")
+			f=$(bench_median "${F[@]}")
+			m=$(bench_median "${M[@]}")
+			printf '%-6s %-6s %10.1f %10.1f %10.1f %10s %12s\n' "$rate" "$q" "$d" "$f" "$m" \
+				"$(bench_ratio "$f" "$d")" "$(bench_ratio "$m" "$d")"
+		done
+	done
+}
+summary "Wall time (psql \\timing, commit included), medians over $REPEATS runs ($ROWS rows in big, $DIM_ROWS in dim, $NGROUPS groups; changes = 1/3 UPDATE, 1/3 DELETE, 1/3 INSERT):" 3
+summary "Backend CPU time (same statements, medians):" 6
+echo
+for t in $(bench_psql_val "SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                           WHERE n.nspname = 'pgtrickle_changes' AND c.relkind = 'r'"); do
+	echo "change buffer $t: $(bench_psql_val "SELECT count(*) FROM $t") rows left"
+done
+if [[ $MISMATCH -ne 0 ]]; then
+	echo "CORRECTNESS: MISMATCH found (see the check column)"
+	exit 2
+fi
+echo "CORRECTNESS: every DIFFERENTIAL refresh matched its defining query"

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Where a DIFFERENTIAL refresh spends its time: builds the data of differential_vs_full.sh (same
+# tables, same queries, DIFFERENTIAL stream tables only), applies one round of changes at
+# BENCH_RATE percent, then prints EXPLAIN ANALYZE of the statements a DIFFERENTIAL refresh runs,
+# taken from pgtrickle.explain_st() and bound to the stream table's stored frontier, inside a
+# transaction that is rolled back (with session_replication_role = replica, which skips the trigger
+# that refuses DML on a stream table from anyone but the extension):
+#   row-delta queries (filter, join): differential_apply_sql (delta + delete + insert, one statement)
+#   grouped queries (agg): the affected-key query over delta_sql, then the DELETE and the INSERT
+#                          of the affected groups (recomputed from the defining query)
+# Finally it runs the real refresh_stream_table of each, with \timing, for reference.
+#
+# Environment: BENCH_ROWS (1000000), BENCH_DIM_ROWS (100000), BENCH_GROUPS (10000),
+# BENCH_RATE (1), BENCH_QUERIES ("filter join agg"), BENCH_SEED (0.42), plus those of bench/lib.sh.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ROWS=${BENCH_ROWS:-1000000}
+DIM_ROWS=${BENCH_DIM_ROWS:-100000}
+NGROUPS=${BENCH_GROUPS:-10000}
+RATE=${BENCH_RATE:-1}
+QUERIES=${BENCH_QUERIES:-"filter join agg"}
+SEED=${BENCH_SEED:-0.42}
+
+declare -A QSQL
+QSQL[filter]="SELECT id, a, b FROM big WHERE a % 10 = 0"
+QSQL[join]="SELECT big.id, big.a, dim.id AS dim_id, dim.cat FROM big JOIN dim ON dim.id = big.k"
+QSQL[agg]="SELECT g, count(*) AS cnt, sum(a) AS sum_a, avg(b) AS avg_b, min(a) AS min_a, max(b) AS max_b FROM big GROUP BY g"
+
+bench_start_cluster "pg_trickle.enabled = off"
+echo "explain_delta: $(date -u '+%Y-%m-%d %H:%M UTC'), pg_trickle $BENCH_SO_INFO; big: $ROWS rows," \
+	"dim: $DIM_ROWS, $NGROUPS groups, change rate $RATE %"
+bench_psql >/dev/null <<SQL
+SELECT setseed($SEED) AS seed \\gset
+CREATE TABLE dim (id int PRIMARY KEY, cat text NOT NULL, label text NOT NULL);
+INSERT INTO dim SELECT i, 'cat' || (i % 50), md5(i::text) FROM generate_series(1, $DIM_ROWS) i;
+CREATE TABLE big (id bigint PRIMARY KEY, a int NOT NULL, b int NOT NULL, g int NOT NULL,
+                  k int NOT NULL, note text NOT NULL);
+INSERT INTO big
+SELECT i, (random() * 999)::int, (random() * 999)::int, (random() * ($NGROUPS - 1))::int,
+       1 + (random() * ($DIM_ROWS - 1))::int, md5(i::text)
+FROM generate_series(1, $ROWS) i;
+CREATE INDEX big_k_idx ON big (k);
+VACUUM ANALYZE dim;
+VACUUM ANALYZE big;
+SQL
+for q in $QUERIES; do
+	bench_psql -c "SELECT pgtrickle.create_stream_table('st_$q', \$q\$${QSQL[$q]}\$q\$,
+	               schedule => '1h', refresh_mode => 'DIFFERENTIAL')" -c "VACUUM ANALYZE st_$q" >/dev/null
+done
+n=$(awk -v r="$RATE" -v n="$ROWS" 'BEGIN { printf "%d", n * r / 100 }')
+bench_psql >/dev/null <<SQL
+SELECT max(id) AS maxid FROM big \\gset
+BEGIN;
+UPDATE big SET a = a + 1, b = (b + 7) % 1000, g = (g + 1) % $NGROUPS, k = k % $DIM_ROWS + 1
+WHERE id IN (SELECT 1 + (random() * (:maxid - 1))::bigint FROM generate_series(1, $((n / 3))));
+DELETE FROM big
+WHERE id IN (SELECT 1 + (random() * (:maxid - 1))::bigint FROM generate_series(1, $((n / 3))));
+INSERT INTO big
+SELECT :maxid + i, (random() * 999)::int, (random() * 999)::int,
+       (random() * ($NGROUPS - 1))::int, 1 + (random() * ($DIM_ROWS - 1))::int, md5(i::text)
+FROM generate_series(1, $((n - 2 * (n / 3)))) i;
+COMMIT;
+SQL
+
+for q in $QUERIES; do
+	echo
+	echo "==================== st_$q ($(bench_psql_val "SELECT value FROM pgtrickle.explain_st('st_$q')
+	                                                    WHERE property = 'mode_reason'"))"
+	support=$(bench_psql_val "SELECT value FROM pgtrickle.explain_st('st_$q') WHERE property = 'differential_support'")
+	echo "differential_support: $support"
+	# the frontier the next refresh starts from: the parameters of the delta statements
+	bench_psql -At -F ' ' -c "SELECT quote_literal(frontier->>'snapshot'),
+	                                 coalesce(quote_literal(frontier->>'own_xid'), 'NULL'),
+	                                 coalesce(quote_literal(frontier->>'own_cid'), 'NULL')
+	                          FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'st_$q'" >"$BENCH_DIR/params"
+	read -r p1 p2 p3 <"$BENCH_DIR/params"
+	delta=$(bench_psql_val "SELECT value FROM pgtrickle.explain_st('st_$q') WHERE property = 'delta_sql'")
+	if [[ $support == *group* ]]; then
+		key=$(bench_psql_val "SELECT a.attname FROM pg_attribute a WHERE a.attrelid = 'st_$q'::regclass AND a.attnum = 1")
+		bench_psql <<SQL
+BEGIN;
+-- the stream table refuses DML from anyone but the extension (a trigger): skip it here
+SET LOCAL session_replication_role = replica;
+PREPARE keys(text, text, text) AS SELECT pg_catalog.array_agg(DISTINCT __pgt_c1)::text FROM ($delta) k;
+\\echo '--- affected keys (over delta_sql)'
+EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON) EXECUTE keys($p1, $p2, $p3);
+EXECUTE keys($p1, $p2, $p3) \\gset keys_
+SELECT cardinality(:'keys_array_agg'::int[]) AS affected_groups;
+\\echo '--- delete of the affected groups'
+EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON) DELETE FROM st_$q s WHERE s.$key = ANY (:'keys_array_agg'::int[]);
+\\echo '--- recomputation of the affected groups'
+EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON)
+INSERT INTO st_$q SELECT * FROM (${QSQL[$q]}) q WHERE q.$key = ANY (:'keys_array_agg'::int[]);
+ROLLBACK;
+SQL
+	else
+		apply=$(bench_psql_val "SELECT value FROM pgtrickle.explain_st('st_$q') WHERE property = 'differential_apply_sql'")
+		bench_psql <<SQL
+BEGIN;
+SET LOCAL session_replication_role = replica;
+PREPARE apply(text, text, text) AS $apply;
+\\echo '--- differential_apply_sql'
+EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON) EXECUTE apply($p1, $p2, $p3);
+ROLLBACK;
+SQL
+	fi
+	echo "--- the real refresh:"
+	bench_psql -c '\timing on' -c "SELECT pgtrickle.refresh_stream_table('st_$q')" | grep '^Time'
+done
