@@ -4,6 +4,7 @@
 #include "bridge/security.hpp"
 #include "bridge/spi.hpp"
 #include "capture/frontier.hpp"
+#include "core/visibility.hpp"
 #include "bridge/guard.hpp"
 #include "config/guc.hpp"
 
@@ -64,7 +65,8 @@ void InstallCapture(Oid relid) {
 	SpiExec("ALTER TABLE " + buffer +
 	        " ALTER COLUMN __pgt_xid SET NOT NULL, "
 	        "ALTER COLUMN __pgt_action SET NOT NULL");
-	SpiExec("CREATE INDEX ON " + buffer + " (__pgt_xid)");
+	// No index: buffers are trimmed after every refresh, and an index on the xid costs writers
+	// more than the scans it would save (see docs/benchmarks.md).
 	SpiExec("REVOKE ALL ON " + buffer + " FROM PUBLIC");
 
 	auto cols =
@@ -339,6 +341,76 @@ bool HasPendingBaseChanges(const catalog::StreamTable &st) {
 	std::vector<Oid> uncapturable;
 	BaseTablesOf(st.deps, &uncapturable);
 	return !uncapturable.empty();
+}
+
+std::map<std::int64_t, bool> PendingForAll(const std::vector<catalog::StreamTable> &tables) {
+	bridge::AsExtensionOwner as_owner; // buffers are private; only booleans leave
+	std::map<std::int64_t, bool> pending;
+	std::map<std::int64_t, core::ConsumedFrontier> frontiers;
+	for (const auto &st : tables) {
+		pending[st.pgt_id] = false;
+	}
+	auto rows = SpiExec("SELECT pgt_id, frontier->>'snapshot', frontier->>'own_xid', "
+	                    "frontier->>'own_cid' FROM pgtrickle.pgt_stream_tables");
+	for (const auto &r : rows.rows) {
+		std::int64_t id = std::stoll(*r[0]);
+		if (!r[1]) {
+			continue;
+		}
+		core::ConsumedFrontier f{core::XidSnapshot::Parse(*r[1]), std::nullopt, std::nullopt};
+		if (r[2] && r[3]) {
+			f.own_xid = std::stoull(*r[2]);
+			f.own_cid = std::stoull(*r[3]);
+		}
+		frontiers.emplace(id, std::move(f));
+	}
+	auto buffers = SpiExec("SELECT buffer_schema, buffer_name, "
+	                       "pg_catalog.array_to_string(consumers, ',') "
+	                       "FROM pgtrickle.pgt_change_tracking ORDER BY source_relid");
+	for (const auto &b : buffers.rows) {
+		std::vector<std::int64_t> consumers;
+		std::string list = b[2].value_or("");
+		std::size_t pos = 0;
+		while (pos < list.size()) {
+			std::size_t comma = list.find(',', pos);
+			std::int64_t id = std::stoll(list.substr(pos, comma - pos));
+			if (pending.count(id) > 0 && !pending[id]) {
+				consumers.push_back(id);
+			}
+			pos = comma == std::string::npos ? list.size() : comma + 1;
+		}
+		if (consumers.empty()) {
+			continue;
+		}
+		// One row per writer transaction still in the buffer, with its highest command id.
+		auto xids = SpiExec("SELECT __pgt_xid::text, max(cmin::text::bigint) FROM " +
+		                    QuoteIdent(*b[0]) + "." + QuoteIdent(*b[1]) + " GROUP BY 1");
+		for (auto id : consumers) {
+			auto f = frontiers.find(id);
+			for (const auto &x : xids.rows) {
+				if (f == frontiers.end() ||
+				    core::HasUnconsumed(f->second, std::stoull(*x[0]), std::stoull(*x[1]))) {
+					pending[id] = true;
+					break;
+				}
+			}
+		}
+	}
+	for (const auto &st : tables) {
+		if (pending[st.pgt_id]) {
+			continue;
+		}
+		bool unusual =
+		    std::any_of(st.deps.begin(), st.deps.end(), [](const catalog::Dependency &d) {
+			    return d.type != "TABLE" && d.type != "STREAM_TABLE";
+		    });
+		if (unusual) {
+			std::vector<Oid> uncapturable;
+			BaseTablesOf(st.deps, &uncapturable);
+			pending[st.pgt_id] = !uncapturable.empty();
+		}
+	}
+	return pending;
 }
 
 bool HasPendingTruncate(const catalog::StreamTable &st) {

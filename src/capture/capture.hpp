@@ -12,6 +12,7 @@
 #include "capture/frontier.hpp"
 #include "catalog/catalog.hpp"
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,6 +52,11 @@ bool HasPendingBaseChanges(const catalog::StreamTable &st);
 // count bounded by what the ratio needs (pending / max_ratio + 1 rows).
 std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_rows,
                           double max_ratio);
+
+// HasPendingBaseChanges for many stream tables at once (the scheduler's tick): each change
+// buffer is read once (its distinct writer xids), and every consumer's frontier is checked in
+// C++ (core/visibility.hpp). Returns pgt_id -> pending for the given stream tables.
+std::map<std::int64_t, bool> PendingForAll(const std::vector<catalog::StreamTable> &tables);
 
 // Whether a TRUNCATE of a source is pending for st (forces the next refresh to be FULL).
 bool HasPendingTruncate(const catalog::StreamTable &st);

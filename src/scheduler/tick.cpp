@@ -248,11 +248,17 @@ void RunTick(SchedulerState &state) {
 				grouped.insert(g.members.begin(), g.members.end());
 			}
 		}
+		std::vector<StreamTable> wanted;
 		for (const auto &st : all) {
 			bool calculated =
 			    core::ParseSchedule(st.schedule, 0).kind == core::ScheduleKind::kCalculated;
-			pending_base[st.pgt_id] = (calculated || grouped.count(st.pgt_id) > 0) &&
-			                          Runnable(st) && capture::HasPendingBaseChanges(st);
+			if ((calculated || grouped.count(st.pgt_id) > 0) && Runnable(st)) {
+				wanted.push_back(st);
+			}
+		}
+		auto pending = capture::PendingForAll(wanted);
+		for (const auto &[id, p] : pending) {
+			pending_base[id] = p;
 		}
 		// stale_data alerts, once per episode.
 		core::TimestampUs now = catalog::NowUs();
