@@ -373,7 +373,8 @@ PGT_FUNCTION(pgtrickle_alter_stream_table) {
 		bridge::AsExtensionOwner as_owner;
 		SpiExec("UPDATE pgtrickle.pgt_stream_tables SET "
 		        "schedule = coalesce($2, schedule), refresh_mode = coalesce($3, refresh_mode), "
-		        "status = coalesce($4, status), "
+		        "status = CASE WHEN $4 = 'ACTIVE' AND NOT is_populated THEN 'INITIALIZING' "
+		        "ELSE coalesce($4, status) END, "
 		        "consecutive_errors = CASE WHEN $4 = 'ACTIVE' THEN 0 ELSE consecutive_errors END, "
 		        "diamond_consistency = coalesce($5, diamond_consistency), "
 		        "diamond_schedule_policy = coalesce($6, diamond_schedule_policy), "
