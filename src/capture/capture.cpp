@@ -176,19 +176,12 @@ std::vector<Oid> BaseTablesOf(const std::vector<catalog::Dependency> &deps,
 	}
 	if (!views.empty()) {
 		// Relations under the views, through their rewrite rules' dependencies, recursively.
-		auto r = SpiExec(
-		    "WITH RECURSIVE under(relid) AS ("
-		    "  SELECT unnest($1::oid[]) "
-		    "  UNION "
-		    "  SELECT d.refobjid FROM under u "
-		    "  JOIN pg_catalog.pg_rewrite w ON w.ev_class = u.relid "
-		    "  JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass "
-		    "   AND d.objid = w.oid AND d.refclassid = 'pg_catalog.pg_class'::regclass "
-		    "   AND d.refobjid <> u.relid) "
-		    "SELECT u.relid, c.relkind, EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables s "
-		    "WHERE s.pgt_relid = u.relid) FROM under u "
-		    "JOIN pg_catalog.pg_class c ON c.oid = u.relid ORDER BY 1",
-		    {OidList(views)});
+		auto r =
+		    SpiExec(catalog::UnderViewsCte("SELECT 0::bigint, pg_catalog.unnest($1::oid[])") +
+		                " SELECT DISTINCT u.relid, c.relkind, EXISTS (SELECT 1 FROM "
+		                "pgtrickle.pgt_stream_tables s WHERE s.pgt_relid = u.relid) FROM under u "
+		                "JOIN pg_catalog.pg_class c ON c.oid = u.relid ORDER BY 1",
+		            {OidList(views)});
 		for (const auto &row : r.rows) {
 			Oid relid = static_cast<Oid>(std::stoul(*row[0]));
 			const std::string &kind = *row[1];

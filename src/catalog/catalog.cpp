@@ -94,18 +94,11 @@ std::vector<StreamTable> Load(const std::string &where, const std::vector<bridge
 		}
 	}
 	// Relations read through views: the rewrite rules' dependencies, followed recursively.
-	auto under = SpiExec(
-	    "WITH RECURSIVE under(pgt_id, relid) AS ("
-	    "  SELECT d.pgt_id, d.source_relid FROM pgtrickle.pgt_dependencies d "
-	    "  WHERE d.source_type = 'VIEW' "
-	    "  UNION "
-	    "  SELECT u.pgt_id, dep.refobjid FROM under u "
-	    "  JOIN pg_catalog.pg_rewrite w ON w.ev_class = u.relid "
-	    "  JOIN pg_catalog.pg_depend dep ON dep.classid = 'pg_catalog.pg_rewrite'::regclass "
-	    "   AND dep.objid = w.oid AND dep.refclassid = 'pg_catalog.pg_class'::regclass "
-	    "   AND dep.refobjid <> u.relid) "
-	    "SELECT u.pgt_id, u.relid FROM under u JOIN pg_catalog.pg_class c ON c.oid = u.relid "
-	    "WHERE c.relkind <> 'v' ORDER BY 1, 2");
+	auto under =
+	    SpiExec(UnderViewsCte("SELECT d.pgt_id, d.source_relid FROM "
+	                          "pgtrickle.pgt_dependencies d WHERE d.source_type = 'VIEW'") +
+	            " SELECT u.key, u.relid FROM under u JOIN pg_catalog.pg_class c "
+	            "ON c.oid = u.relid WHERE c.relkind <> 'v' ORDER BY 1, 2");
 	for (const auto &r : under.rows) {
 		auto it = by_id.find(std::stoll(*r[0]));
 		if (it != by_id.end()) {
@@ -218,6 +211,16 @@ TimestampUs NowUs() {
 	TimestampTz now = GetCurrentTimestamp();
 	return static_cast<TimestampUs>(now) +
 	       static_cast<TimestampUs>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+}
+
+std::string UnderViewsCte(const std::string &seed) {
+	return "WITH RECURSIVE under(key, relid) AS (" + seed +
+	       " UNION SELECT u.key, d.refobjid FROM under u "
+	       "JOIN pg_catalog.pg_rewrite w ON w.ev_class = u.relid "
+	       "JOIN pg_catalog.pg_depend d ON d.classid = "
+	       "'pg_catalog.pg_rewrite'::pg_catalog.regclass "
+	       "AND d.objid = w.oid AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+	       "AND d.refobjid <> u.relid)";
 }
 
 std::string FormatTimestamp(TimestampUs ts) {

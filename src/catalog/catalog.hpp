@@ -71,6 +71,11 @@ std::vector<core::StNode> ToDagNodes(const std::vector<StreamTable> &tables);
 // Dependency type of a relation as stored in pgt_dependencies.
 std::string SourceType(Oid relid, char relkind);
 
+// SQL of a recursive CTE `under(key, relid)`: starting from the (key, view oid) pairs that `seed`
+// returns, every relation those views read through their rewrite rules, recursively (views
+// included; the caller filters by relkind).
+std::string UnderViewsCte(const std::string &seed);
+
 std::string FormatTimestamp(TimestampUs ts); // ISO text, for messages and SQL parameters
 TimestampUs NowUs();
 
