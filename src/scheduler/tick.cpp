@@ -7,7 +7,8 @@
 //       into FAILED;
 //   T2  refresh the unit inside one internal subtransaction, all members on one snapshot; on
 //       failure the subtransaction is rolled back (no member changes) and the failure bookkeeping
-//       (FAILED / ROLLED_BACK rows, error counter, suspension, alerts) is written in T2 outside it.
+//       (FAILED / ROLLED_BACK rows, error counter, suspension, alerts) is written in T2 outside it;
+//   T3  release the locks, once T2's results are visible to whoever takes them next.
 #include "scheduler/tick.hpp"
 
 #include "bridge/guard.hpp"
@@ -186,6 +187,10 @@ std::optional<core::TimestampUs> RunUnit(const Unit &unit) {
 				                     failing->Display().c_str(), message.c_str())));
 			}
 		}
+	});
+	// Only after T2 committed: a manual refresh that takes the lock must see this refresh's
+	// results (its frontier), or it would apply the same changes again.
+	InTransaction([&] {
 		for (auto id : locked) {
 			SessionUnlock(id);
 		}
