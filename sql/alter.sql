@@ -69,6 +69,10 @@ SELECT pgtrickle.refresh_stream_table('alt_later');
 \echo :SQLSTATE
 SELECT pgtrickle.resume_stream_table('alt_later');
 SELECT pgt_name, status, is_populated FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'alt_later';
+-- alter_stream_table(status => 'ACTIVE') does the same as resume.
+SELECT pgtrickle.alter_stream_table('alt_later', status => 'SUSPENDED');
+SELECT pgtrickle.alter_stream_table('alt_later', status => 'ACTIVE');
+SELECT pgt_name, status, is_populated FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'alt_later';
 SELECT pgtrickle.refresh_stream_table('alt_later');
 SELECT pgt_name, status, is_populated FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'alt_later';
 SELECT pgtrickle.drop_stream_table('alt_later');

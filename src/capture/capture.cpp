@@ -305,6 +305,7 @@ std::optional<Frontier> LoadFrontier(std::int64_t pgt_id) {
 
 namespace {
 
+// Whether a buffer of st holds an unconsumed row matching `extra_condition`.
 bool AnyPending(const catalog::StreamTable &st, const std::string &extra_condition) {
 	bridge::AsExtensionOwner as_owner; // buffers are private; only a boolean leaves
 	auto buffers =
@@ -328,12 +329,7 @@ bool AnyPending(const catalog::StreamTable &st, const std::string &extra_conditi
 } // namespace
 
 bool HasPendingBaseChanges(const catalog::StreamTable &st) {
-	if (AnyPending(st, "")) {
-		return true;
-	}
-	std::vector<Oid> uncapturable;
-	BaseTablesOf(st.deps, &uncapturable);
-	return !uncapturable.empty();
+	return PendingForAll({st})[st.pgt_id];
 }
 
 std::map<std::int64_t, bool> PendingForAll(const std::vector<catalog::StreamTable> &tables) {
@@ -343,8 +339,15 @@ std::map<std::int64_t, bool> PendingForAll(const std::vector<catalog::StreamTabl
 	for (const auto &st : tables) {
 		pending[st.pgt_id] = false;
 	}
+	std::string ids = "{";
+	for (const auto &st : tables) {
+		ids += (ids.size() > 1 ? "," : "") + std::to_string(st.pgt_id);
+	}
+	ids += "}";
 	auto rows = SpiExec("SELECT pgt_id, frontier->>'snapshot', frontier->>'own_xid', "
-	                    "frontier->>'own_cid' FROM pgtrickle.pgt_stream_tables");
+	                    "frontier->>'own_cid' FROM pgtrickle.pgt_stream_tables "
+	                    "WHERE pgt_id = ANY ($1::bigint[])",
+	                    {ids});
 	for (const auto &r : rows.rows) {
 		std::int64_t id = std::stoll(*r[0]);
 		if (!r[1]) {

@@ -52,9 +52,10 @@ std::int64_t StartHistory(std::int64_t pgt_id, const std::string &action, Initia
 
 void FinishHistory(std::int64_t refresh_id, const std::string &status,
                    const RefreshOutcome *outcome, std::optional<TimestampUs> data_timestamp,
-                   const std::string &error_message) {
+                   const std::string &error_message, std::optional<std::int64_t> group_epoch) {
 	bridge::AsExtensionOwner as_owner;
 	SpiExec("UPDATE pgtrickle.pgt_refresh_history SET status = $2, end_time = clock_timestamp(), "
+	        "group_epoch = coalesce($8::bigint, group_epoch), "
 	        "action = coalesce($3, action), rows_inserted = $4::bigint, rows_deleted = $5::bigint, "
 	        "data_timestamp = " +
 	            TsExpr("$6") +
@@ -63,7 +64,8 @@ void FinishHistory(std::int64_t refresh_id, const std::string &status,
 	        {std::to_string(refresh_id), status, outcome ? Value(outcome->action) : Value(),
 	         outcome ? Value(std::to_string(outcome->rows_inserted)) : Value(),
 	         outcome ? Value(std::to_string(outcome->rows_deleted)) : Value(),
-	         OptText(data_timestamp), error_message.empty() ? Value() : Value(error_message)});
+	         OptText(data_timestamp), error_message.empty() ? Value() : Value(error_message),
+	         OptText(group_epoch)});
 }
 
 void RecordSuccess(std::int64_t pgt_id, const RefreshOutcome &outcome, TimestampUs data_timestamp,

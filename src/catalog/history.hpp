@@ -24,10 +24,12 @@ struct RefreshOutcome {
 std::int64_t StartHistory(std::int64_t pgt_id, const std::string &action, Initiator who,
                           std::optional<int> group_id, std::optional<std::int64_t> group_epoch);
 
-// Sets the final status of a history row (COMPLETED, FAILED, ROLLED_BACK, SKIPPED).
+// Sets the final status of a history row (COMPLETED, FAILED, ROLLED_BACK, SKIPPED), and the group
+// epoch a committed group refresh reached.
 void FinishHistory(std::int64_t refresh_id, const std::string &status,
                    const RefreshOutcome *outcome, std::optional<TimestampUs> data_timestamp,
-                   const std::string &error_message = {});
+                   const std::string &error_message = {},
+                   std::optional<std::int64_t> group_epoch = std::nullopt);
 
 // A committed refresh: populated, ACTIVE, error counter reset, timestamps set, frontier (the
 // pg_snapshot the refresh read) stored. NO_DATA passes do not move data_timestamp.

@@ -213,13 +213,8 @@ UnitResult RefreshUnit(const std::vector<catalog::StreamTable> &members, const U
 	}
 	for (std::size_t i = 0; i < members.size(); i++) {
 		catalog::RecordSuccess(members[i].pgt_id, result.outcomes[i], data_timestamp, frontier);
-		catalog::FinishHistory(history_ids[i], "COMPLETED", &result.outcomes[i], data_timestamp);
-		if (result.epoch) {
-			bridge::AsExtensionOwner as_owner;
-			SpiExec("UPDATE pgtrickle.pgt_refresh_history SET group_epoch = $2::bigint "
-			        "WHERE refresh_id = $1::bigint",
-			        {std::to_string(history_ids[i]), std::to_string(*result.epoch)});
-		}
+		catalog::FinishHistory(history_ids[i], "COMPLETED", &result.outcomes[i], data_timestamp, {},
+		                       result.epoch);
 	}
 	for (const auto &st : members) {
 		capture::TrimBuffers(capture::CapturedTablesOf(st.pgt_id));
