@@ -11,9 +11,12 @@ SRCS = $(sort $(wildcard src/*.cpp src/*/*.cpp))
 OBJS = $(SRCS:.cpp=.o)
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(filter-out sql/pg_trickle--%,$(wildcard sql/*.sql))))
-REGRESS_OPTS = --temp-instance=./tmp_check --port=58432 --temp-config=tests/regress.conf --load-extension=pg_trickle
+# Ports of the temporary instances (override to run several work trees at once).
+REGRESS_PORT ?= 58432
+ISOLATION_PORT ?= 58433
+REGRESS_OPTS = --temp-instance=./tmp_check --port=$(REGRESS_PORT) --temp-config=tests/regress.conf --load-extension=pg_trickle
 ISOLATION = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
-ISOLATION_OPTS = --temp-instance=./tmp_check_iso --port=58433 --temp-config=tests/regress.conf --load-extension=pg_trickle
+ISOLATION_OPTS = --temp-instance=./tmp_check_iso --port=$(ISOLATION_PORT) --temp-config=tests/regress.conf --load-extension=pg_trickle
 
 PG_CONFIG ?= pg_config
 # Only the entry points PostgreSQL looks up by name are exported (PGDLLEXPORT); C++ symbols stay
