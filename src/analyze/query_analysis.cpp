@@ -98,6 +98,35 @@ bool RawWalker(Node *node, RawState *state) {
 	return raw_expression_tree_walker(node, (bool (*)())RawWalker, state);
 }
 
+// Error context callback while PostgreSQL parses and analyzes the user's query text: a syntax
+// error position refers to that text, not to the client's statement (which is the call of
+// create_stream_table), so it is reported as an internal position with the text as internal
+// query, the way PL/pgSQL reports errors in its SQL statements (psql prints LINE n and a caret
+// under the user's query).
+void QueryTextErrorCallback(void *arg) {
+	int position = geterrposition();
+	if (position > 0) {
+		errposition(0);
+		internalerrposition(position);
+		internalerrquery((const char *)arg);
+	}
+}
+
+// Runs fn (PG regime) with QueryTextErrorCallback installed for `text`. PG_TRY in the call guard
+// restores error_context_stack if fn raises.
+template <typename F> auto WithQueryText(const char *text, F &&fn) {
+	return PgCall([&] {
+		ErrorContextCallback callback;
+		callback.callback = QueryTextErrorCallback;
+		callback.arg = (void *)text;
+		callback.previous = error_context_stack;
+		error_context_stack = &callback;
+		auto result = fn();
+		error_context_stack = callback.previous;
+		return result;
+	});
+}
+
 [[noreturn]] void Fail(const char *sqlstate, const std::string &message,
                        const std::string &hint = {}) {
 	throw core::Error(sqlstate, message, {}, hint);
@@ -108,7 +137,7 @@ bool RawWalker(Node *node, RawState *state) {
 AnalyzedQuery AnalyzeQuery(const std::string &query, const std::string &self_schema,
                            const std::string &self_name) {
 	const char *sql = query.c_str();
-	List *raw = PgCall([&] { return raw_parser(sql, RAW_PARSE_DEFAULT); });
+	List *raw = WithQueryText(sql, [&] { return raw_parser(sql, RAW_PARSE_DEFAULT); });
 	if (list_length(raw) != 1) {
 		Fail("42601", "query must be a single SELECT statement",
 		     "Remove the other statements; a stream table is defined by one query.");
@@ -155,7 +184,7 @@ AnalyzedQuery AnalyzeQuery(const std::string &query, const std::string &self_sch
 	}
 
 	Query *analyzed =
-	    PgCall([&] { return parse_analyze_fixedparams(rawstmt, sql, NULL, 0, NULL); });
+	    WithQueryText(sql, [&] { return parse_analyze_fixedparams(rawstmt, sql, NULL, 0, NULL); });
 	if (analyzed->commandType != CMD_SELECT || analyzed->utilityStmt != nullptr) {
 		Fail("0A000", "query must be a SELECT statement");
 	}

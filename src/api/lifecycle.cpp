@@ -134,7 +134,7 @@ void PrepareDifferential(std::int64_t pgt_id, core::RefreshMode mode) {
 	                        "AND c.relname LIKE '%\\_pgt\\_idx'",
 	                        {std::to_string(st->relid)});
 	if (existing.rows.empty()) {
-		std::string index_name = st->name.substr(0, 40) + "_pgt_idx";
+		std::string index_name = bridge::ClipName(st->name, 40) + "_pgt_idx";
 		SpiExec("CREATE INDEX " + bridge::QuoteIdent(index_name) + " ON " + st->Qualified() + " (" +
 		        list + ")");
 	}

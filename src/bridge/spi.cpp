@@ -8,6 +8,7 @@
 extern "C" {
 #include "postgres.h"
 #include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
 }
@@ -112,6 +113,13 @@ std::string QuoteLiteral(const std::string &literal) {
 
 std::string QualifiedName(const std::string &schema, const std::string &name) {
 	return QuoteIdent(schema) + "." + QuoteIdent(name);
+}
+
+std::string ClipName(const std::string &name, int max_bytes) {
+	const char *s = name.c_str();
+	int len = static_cast<int>(name.size());
+	int clipped = PgCall([&] { return pg_mbcliplen(s, len, max_bytes); });
+	return name.substr(0, static_cast<std::size_t>(clipped));
 }
 
 } // namespace pgtrickle::bridge

@@ -57,4 +57,9 @@ std::string QuoteIdent(const std::string &ident);
 std::string QuoteLiteral(const std::string &literal);
 std::string QualifiedName(const std::string &schema, const std::string &name);
 
+// The longest prefix of `name` of at most max_bytes bytes that ends on a character boundary in
+// the database encoding (never splits a multibyte character, so the catalog never holds invalid
+// text). Used wherever a name is built from a user's name plus a suffix.
+std::string ClipName(const std::string &name, int max_bytes);
+
 } // namespace pgtrickle::bridge

@@ -1,6 +1,7 @@
 // Error type of the pure core: a message plus the SQLSTATE the PostgreSQL layer reports it with.
 // The core throws pgtrickle::core::Error; the entry guard (src/bridge) turns it into ereport(ERROR)
-// keeping sqlstate, detail and hint.
+// keeping sqlstate, detail and hint, and, for an error that came from PostgreSQL, every other field
+// of its ErrorData (ErrorFields), so that a user sees the same report as from PostgreSQL itself.
 #pragma once
 
 #include <stdexcept>
@@ -13,6 +14,21 @@ inline constexpr const char *kSqlstateInvalidParameterValue = "22023";
 inline constexpr const char *kSqlstateInvalidObjectDefinition = "42P17";
 inline constexpr const char *kSqlstateFeatureNotSupported = "0A000";
 inline constexpr const char *kSqlstateInternalError = "XX000";
+
+// The fields of a PostgreSQL error besides sqlstate, message, detail and hint (see ErrorData in
+// utils/elog.h). Empty strings and zero positions mean "not set".
+struct ErrorFields {
+	std::string detail_log;
+	std::string context;
+	std::string schema_name;
+	std::string table_name;
+	std::string column_name;
+	std::string datatype_name;
+	std::string constraint_name;
+	int cursorpos = 0;   // position in the client's query string (1-based)
+	int internalpos = 0; // position in internal_query (1-based)
+	std::string internal_query;
+};
 
 class Error : public std::runtime_error {
   public:
@@ -31,11 +47,18 @@ class Error : public std::runtime_error {
 	const std::string &Hint() const {
 		return hint_;
 	}
+	const ErrorFields &Fields() const {
+		return fields_;
+	}
+	ErrorFields &MutableFields() {
+		return fields_;
+	}
 
   private:
 	std::string sqlstate_;
 	std::string detail_;
 	std::string hint_;
+	ErrorFields fields_;
 };
 
 } // namespace pgtrickle::core
