@@ -38,6 +38,10 @@ CREATE TABLE pgtrickle.pgt_stream_tables (
     last_refresh_at         timestamptz,
     consecutive_errors      integer NOT NULL DEFAULT 0 CHECK (consecutive_errors >= 0),
     needs_reinit            boolean NOT NULL DEFAULT false,
+    -- Why needs_reinit is set, and when it was last requested (a refresh clears the request
+    -- it rebuilt for, never one made after it read the catalog).
+    reinit_reason           text,
+    reinit_requested_at     timestamptz,
     diamond_consistency     text NOT NULL
         CHECK (diamond_consistency IN ('none', 'atomic')),
     diamond_schedule_policy text NOT NULL

@@ -9,6 +9,7 @@
 #include "bridge/security.hpp"
 #include "bridge/spi.hpp"
 #include "capture/capture.hpp"
+#include "catalog/catalog.hpp"
 
 extern "C" {
 #include "postgres.h"
@@ -94,18 +95,20 @@ PGT_FUNCTION(pgtrickle_on_ddl_end) {
 	// the storage (a column changed type), or a view it reads was replaced, the next refresh
 	// rebuilds it (needs_reinit).
 	auto affected = bridge::SpiExec(
-	    "SELECT DISTINCT s.pgt_id, s.defining_tree, s.pgt_relid, "
-	    "bool_or(c.relkind IN ('v', 'm')) OVER (PARTITION BY s.pgt_id) "
+	    "SELECT s.pgt_id, s.defining_tree, s.pgt_relid, bool_or(c.relkind IN ('v', 'm')), "
+	    "pg_catalog.string_agg(DISTINCT cmd.command_tag || ' ' || cmd.object_identity, ', ') "
 	    "FROM pg_catalog.pg_event_trigger_ddl_commands() cmd "
 	    "JOIN pgtrickle.pgt_dependencies d ON d.source_relid = cmd.objid "
 	    "JOIN pgtrickle.pgt_stream_tables s ON s.pgt_id = d.pgt_id "
 	    "JOIN pg_catalog.pg_class c ON c.oid = cmd.objid "
-	    "WHERE cmd.classid = 'pg_catalog.pg_class'::pg_catalog.regclass ORDER BY 1");
+	    "WHERE cmd.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+	    "GROUP BY s.pgt_id, s.defining_tree, s.pgt_relid ORDER BY 1");
 	for (const auto &row : affected.rows) {
 		std::string pgt_id = *row[0];
 		std::string tree = *row[1];
 		std::string relid = *row[2];
 		bool reinit = *row[3] == "t"; // a view or matview it reads was replaced or altered
+		std::string commands = row[4].value_or("DDL");
 		std::string query_text;
 		auto error = bridge::RunInSubtransaction([&] {
 			query_text = analyze::DeparseTree(tree);
@@ -113,10 +116,14 @@ PGT_FUNCTION(pgtrickle_on_ddl_end) {
 			reinit = reinit || ShapeDiffers(now, relid);
 		});
 		bridge::SpiExec("UPDATE pgtrickle.pgt_stream_tables SET "
-		                "defining_query = coalesce($2, defining_query), "
-		                "needs_reinit = needs_reinit OR $3::bool WHERE pgt_id = $1::bigint",
-		                {pgt_id, error ? bridge::Value() : bridge::Value(query_text),
-		                 (reinit || error) ? "t" : "f"});
+		                "defining_query = coalesce($2, defining_query) WHERE pgt_id = $1::bigint",
+		                {pgt_id, error ? bridge::Value() : bridge::Value(query_text)});
+		if (reinit || error) {
+			catalog::RequestReinit(std::stoll(pgt_id),
+			                       error ? commands +
+			                                   " made its query fail to analyze: " + error->what()
+			                             : commands + " changed a source it reads");
+		}
 	}
 	// Capture triggers copy named columns: rebuild them for altered tracked tables.
 	auto altered = bridge::SpiExec(

@@ -394,6 +394,7 @@ PGT_FUNCTION(pgtrickle_alter_stream_table) {
 		{
 			bridge::AsExtensionOwner as_owner;
 			SpiExec("UPDATE pgtrickle.pgt_stream_tables SET needs_reinit = false, "
+			        "reinit_reason = NULL, reinit_requested_at = NULL, "
 			        "is_populated = false WHERE pgt_id = $1::bigint",
 			        {std::to_string(st.pgt_id)});
 		}

@@ -199,6 +199,7 @@ PGT_FUNCTION(pgtrickle_explain_st) {
 	                                                                    : "calculated");
 	add("is_populated", st.is_populated ? "true" : "false");
 	add("needs_reinit", st.needs_reinit ? "true" : "false");
+	add("reinit_reason", st.needs_reinit ? st.reinit_reason : std::nullopt);
 	add("consecutive_errors", std::to_string(st.consecutive_errors));
 	add("data_timestamp",
 	    st.data_timestamp ? std::optional<std::string>(catalog::FormatTimestamp(*st.data_timestamp))

@@ -24,6 +24,7 @@ extern "C" {
 
 namespace pgtrickle::capture {
 
+using bridge::PgCall;
 using bridge::QuoteIdent;
 using bridge::QuoteLiteral;
 using bridge::SpiExec;
@@ -450,27 +451,180 @@ std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_r
 	return pending;
 }
 
-void TrimBuffers(const std::vector<Oid> &tables) {
-	bridge::AsExtensionOwner as_owner;
-	for (Oid relid : tables) {
-		auto t = SpiExec("SELECT buffer_schema, buffer_name, consumers::text "
-		                 "FROM pgtrickle.pgt_change_tracking WHERE source_relid = $1::oid",
-		                 {std::to_string(relid)});
-		if (t.rows.empty()) {
-			continue;
+namespace {
+
+// A consumer of a change buffer that still reads it: the oldest writer xid its frontier may not
+// have consumed (its snapshot's xmin, or its own xid when it refreshed inside a transaction that
+// wrote; rows below it are visible to that frontier, hence consumed).
+struct Holder {
+	std::int64_t pgt_id;
+	std::uint64_t floor;
+};
+
+// The consumers among `ids` (a bigint[] literal) that still read their buffers, oldest frontier
+// first. A consumer whose next refresh is a full rebuild reads none of its buffered changes:
+// needs_reinit, never populated, or no frontier yet (the refresh decides its mode from a catalog
+// row read after its snapshot, see refresh::RefreshUnit).
+// With lock_nowait, the rows are locked FOR NO KEY UPDATE NOWAIT (55P03 when another transaction
+// is changing one: the caller must not wait, it holds tracking-row locks others may wait for).
+std::vector<Holder> Holders(const std::string &ids, bool lock_nowait = false) {
+	auto r =
+	    SpiExec("SELECT s.pgt_id, LEAST(pg_catalog.pg_snapshot_xmin(f.snap), "
+	            "coalesce((s.frontier->>'own_xid')::pg_catalog.xid8, "
+	            "pg_catalog.pg_snapshot_xmin(f.snap)))::text "
+	            "FROM pgtrickle.pgt_stream_tables s, "
+	            "LATERAL (SELECT (s.frontier->>'snapshot')::pg_catalog.pg_snapshot AS snap) f "
+	            "WHERE s.pgt_id = ANY ($1::bigint[]) AND s.is_populated AND NOT s.needs_reinit "
+	            "AND s.frontier->>'snapshot' IS NOT NULL" +
+	                std::string(lock_nowait ? " FOR NO KEY UPDATE OF s NOWAIT" : ""),
+	            {ids});
+	std::vector<Holder> holders;
+	for (const auto &row : r.rows) {
+		holders.push_back(Holder{std::stoll(*row[0]), std::stoull(*row[1])});
+	}
+	std::sort(holders.begin(), holders.end(), [](const Holder &a, const Holder &b) {
+		return a.floor != b.floor ? a.floor < b.floor : a.pgt_id < b.pgt_id;
+	});
+	return holders;
+}
+
+void DeleteBelow(const std::string &buffer, std::uint64_t floor) {
+	SpiExec("DELETE FROM " + buffer + " WHERE __pgt_xid < $1::pg_catalog.xid8",
+	        {std::to_string(floor)});
+}
+
+// Rows below `floor`, counted no further than `limit` + 1.
+std::int64_t CountBelow(const std::string &buffer, std::uint64_t floor, std::int64_t limit) {
+	auto r = SpiExec("SELECT count(*) FROM (SELECT 1 FROM " + buffer +
+	                     " WHERE __pgt_xid < $1::pg_catalog.xid8 LIMIT $2::bigint) x",
+	                 {std::to_string(floor), std::to_string(limit + 1)});
+	return std::stoll(r.Get(0, 0, "0"));
+}
+
+// pg_trickle.max_buffer_rows: while more than the limit rows below `mine` (the oldest frontier of
+// the consumers that just refreshed) are kept only for older consumers, the oldest of those
+// laggards is marked for a full rebuild (needs_reinit, with the reason) and stops holding the
+// buffer. A laggard is marked only when its single-flight lock can be taken (the same advisory
+// key as refresh::TryLockStreamTable and the scheduler's session lock): no refresh of it is
+// running, so none can read the buffer on an older snapshot and then record success as if
+// nothing had been deleted; the lock is held until this transaction commits, so its next refresh
+// starts after the mark and the deletions are committed and rebuilds (RefreshUnit reads the mark
+// after taking its snapshot; RecordSuccess never clears a request made after that read).
+void BoundBuffer(const std::string &buffer, const std::string &source,
+                 const std::vector<Holder> &holders, const std::vector<std::int64_t> &refreshed) {
+	std::int64_t limit = config::max_buffer_rows;
+	if (limit <= 0 || holders.empty()) {
+		return;
+	}
+	std::optional<std::uint64_t> mine;
+	for (const auto &h : holders) {
+		if (std::find(refreshed.begin(), refreshed.end(), h.pgt_id) != refreshed.end()) {
+			mine = mine ? std::min(*mine, h.floor) : h.floor;
 		}
-		std::string buffer = QuoteIdent(*t.rows[0][0]) + "." + QuoteIdent(*t.rows[0][1]);
-		// Rows older than every consumer's frontier xmin are visible to all of them: consumed.
-		// (A consumer's own-transaction rows stay: later commands may still be pending.)
-		SpiExec(
-		    "DELETE FROM " + buffer +
-		        " WHERE __pgt_xid < (SELECT min(LEAST("
-		        "pg_catalog.pg_snapshot_xmin((s.frontier->>'snapshot')::pg_catalog.pg_snapshot), "
-		        "coalesce((s.frontier->>'own_xid')::pg_catalog.xid8, pg_catalog.pg_snapshot_xmin("
-		        "(s.frontier->>'snapshot')::pg_catalog.pg_snapshot)))) "
-		        "FROM pgtrickle.pgt_stream_tables s WHERE s.pgt_id = ANY ($1::bigint[]) "
-		        "HAVING count(*) = count(s.frontier->>'snapshot'))",
-		    {*t.rows[0][2]});
+	}
+	if (!mine) {
+		mine = holders.back().floor;
+	}
+	std::vector<Holder> laggards;
+	for (const auto &h : holders) {
+		if (h.floor < *mine &&
+		    std::find(refreshed.begin(), refreshed.end(), h.pgt_id) == refreshed.end()) {
+			laggards.push_back(h);
+		}
+	}
+	if (laggards.empty() || CountBelow(buffer, *mine, limit) <= limit) {
+		return;
+	}
+	std::string reason = "it fell behind by more than pg_trickle.max_buffer_rows (" +
+	                     std::to_string(limit) + ") captured changes of " + source +
+	                     ", which were discarded";
+	for (std::size_t i = 0; i < laggards.size(); i++) {
+		std::int64_t id = laggards[i].pgt_id;
+		auto locked = SpiExec("SELECT pg_catalog.pg_try_advisory_xact_lock($1::int, $2::int)",
+		                      {std::to_string(0x70677472), std::to_string(id)});
+		if (locked.Get(0, 0) != "t") {
+			return; // refreshing now: rows it holds stay until a later trim
+		}
+		// Read again under the lock (and lock its catalog row without waiting): it may have
+		// refreshed since the holders were read.
+		auto now = Holders("{" + std::to_string(id) + "}", true);
+		if (now.empty() || now.front().floor >= *mine) {
+			return;
+		}
+		catalog::RequestReinit(id, reason);
+		const char *why = reason.c_str();
+		PgCall([&] {
+			ereport(LOG, (errmsg("pg_trickle: stream table %lld will be rebuilt: %s",
+			                     static_cast<long long>(id), why)));
+		});
+		std::uint64_t next = i + 1 < laggards.size() ? laggards[i + 1].floor : *mine;
+		DeleteBelow(buffer, next);
+		if (CountBelow(buffer, *mine, limit) <= limit) {
+			return;
+		}
+	}
+}
+
+} // namespace
+
+void TrimBuffers(const std::vector<Oid> &tables, const std::vector<std::int64_t> &refreshed) {
+	if (tables.empty()) {
+		return;
+	}
+	bridge::AsExtensionOwner as_owner;
+	// Why no consumer is missed. A consumer is registered (AttachConsumer, also DetachConsumer
+	// and CollectGarbage) by an UPDATE of the tracking row, which row-locks it until that
+	// transaction ends, and a consumer's first frontier is a snapshot taken after that UPDATE.
+	// The trim locks the tracking row first (FOR UPDATE SKIP LOCKED), then reads the consumers'
+	// frontiers in a later statement:
+	//  * a consumer whose transaction is still open holds the row lock: the row is skipped, this
+	//    buffer is not trimmed this time (trimming is housekeeping; the next refresh trims);
+	//  * one that committed before the lock: READ COMMITTED locks the newest row version (so the
+	//    consumers list includes it) and the next statement's snapshot sees its catalog row and
+	//    frontier; in REPEATABLE READ, if it committed after the transaction snapshot, locking
+	//    the row fails with a serialization error, caught here: nothing is trimmed;
+	//  * one that attaches after the lock waits for this transaction to end, then takes its
+	//    first snapshot: every row deleted here (older than some committed frontier's xmin, so
+	//    written by transactions finished before that) is visible to it, i.e. consumed.
+	// Two trimmers never delete from the same buffer at once, and a trim waits for no one.
+	std::vector<bridge::Row> locked;
+	auto error = bridge::RunInSubtransaction([&] {
+		locked = SpiExec("SELECT buffer_schema, buffer_name, consumers::text, "
+		                 "source_relid::pg_catalog.regclass::text "
+		                 "FROM pgtrickle.pgt_change_tracking WHERE source_relid = ANY ($1::oid[]) "
+		                 "ORDER BY source_relid FOR UPDATE SKIP LOCKED",
+		                 {OidList(tables)})
+		             .rows;
+	});
+	if (error) {
+		const char *what = error->what();
+		PgCall(
+		    [&] { ereport(DEBUG1, (errmsg("pg_trickle: change buffers not trimmed: %s", what))); });
+		return;
+	}
+	for (const auto &row : locked) {
+		std::string buffer = QuoteIdent(*row[0]) + "." + QuoteIdent(*row[1]);
+		std::vector<Holder> holders = Holders(*row[2]);
+		// Rows older than every holder's floor are visible to all of them: consumed. With no
+		// holder, every reader rebuilds: rows of transactions finished before this statement go.
+		std::uint64_t floor = holders.empty()
+		                          ? std::stoull(SpiExec("SELECT pg_catalog.pg_snapshot_xmin("
+		                                                "pg_catalog.pg_current_snapshot())::text")
+		                                            .Get(0, 0))
+		                          : holders.front().floor;
+		DeleteBelow(buffer, floor);
+		// Marking laggards writes their catalog rows, which REPEATABLE READ may refuse
+		// (serialization failure): then the buffer just stays over the limit until a later trim.
+		auto bound_error =
+		    bridge::RunInSubtransaction([&] { BoundBuffer(buffer, *row[3], holders, refreshed); });
+		if (bound_error) {
+			const char *source = row[3]->c_str();
+			const char *what = bound_error->what();
+			PgCall([&] {
+				ereport(DEBUG1,
+				        (errmsg("pg_trickle: change buffer of %s not bounded: %s", source, what)));
+			});
+		}
 	}
 }
 

@@ -68,8 +68,13 @@ void RebuildCapture(Oid relid);
 // Tables captured for st (it is one of their consumers).
 std::vector<Oid> CapturedTablesOf(std::int64_t pgt_id);
 
-// Deletes buffer rows that every consumer of the table has consumed (after a refresh).
-void TrimBuffers(const std::vector<Oid> &tables);
+// After a refresh of `refreshed` (in this transaction): deletes the buffer rows of `tables` that
+// every consumer still reading them has consumed, and bounds each buffer by
+// pg_trickle.max_buffer_rows, marking lagging consumers for a full rebuild (see capture.cpp).
+// A buffer whose tracking row another transaction has locked (a consumer being attached or
+// detached, or another trim) is skipped. Takes row locks on the tracking rows (and advisory locks
+// of marked laggards) until the transaction ends; never waits. C++ regime; needs SPI.
+void TrimBuffers(const std::vector<Oid> &tables, const std::vector<std::int64_t> &refreshed);
 
 // Buffer table name (quoted, qualified) of a tracked table, if tracked.
 std::optional<std::string> BufferOf(Oid relid);

@@ -3,6 +3,7 @@
 
 #include "bridge/guard.hpp"
 #include "bridge/search_path.hpp"
+#include "bridge/security.hpp"
 #include "bridge/spi.hpp"
 
 #include <map>
@@ -33,7 +34,8 @@ constexpr const char *kSelectColumns =
     "(extract(epoch FROM st.last_refresh_at) * 1000000)::bigint, "
     "(extract(epoch FROM st.last_error_at) * 1000000)::bigint, st.defining_tree, "
     "(SELECT pg_catalog.string_agg(pg_catalog.quote_ident(u.c), ', ' ORDER BY u.o) "
-    " FROM pg_catalog.unnest(st.output_columns) WITH ORDINALITY AS u(c, o)) "
+    " FROM pg_catalog.unnest(st.output_columns) WITH ORDINALITY AS u(c, o)), st.reinit_reason, "
+    "(extract(epoch FROM st.reinit_requested_at) * 1000000)::bigint "
     "FROM pgtrickle.pgt_stream_tables st "
     "JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid "
     "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace ";
@@ -68,6 +70,8 @@ StreamTable FromRow(const bridge::Row &r) {
 	st.last_error_at = OptTs(r[18]);
 	st.defining_tree = r[19].value_or("");
 	st.column_list = r[20].value_or("");
+	st.reinit_reason = r[21];
+	st.reinit_requested_at = OptTs(r[22]);
 	return st;
 }
 
@@ -158,6 +162,17 @@ StreamTable Resolve(const std::string &name) {
 		                  "pgtrickle.pgt_status() lists the stream tables.");
 	}
 	return *st;
+}
+
+void RequestReinit(std::int64_t pgt_id, const std::string &reason) {
+	bridge::AsExtensionOwner as_owner;
+	SpiExec("UPDATE pgtrickle.pgt_stream_tables SET needs_reinit = true, "
+	        "reinit_reason = CASE WHEN needs_reinit AND reinit_reason IS NOT NULL "
+	        "AND pg_catalog.strpos(reinit_reason, $2) = 0 THEN reinit_reason || '; ' || $2 "
+	        "WHEN needs_reinit AND reinit_reason IS NOT NULL THEN reinit_reason ELSE $2 END, "
+	        "reinit_requested_at = clock_timestamp(), updated_at = now() "
+	        "WHERE pgt_id = $1::bigint",
+	        {std::to_string(pgt_id), reason});
 }
 
 std::vector<core::StNode> ToDagNodes(const std::vector<StreamTable> &tables) {

@@ -38,6 +38,10 @@ struct StreamTable {
 	core::StStatus status = core::StStatus::kInitializing;
 	bool is_populated = false;
 	bool needs_reinit = false;
+	// Why the next refresh rebuilds (needs_reinit), and when that was last requested: a refresh
+	// clears only the request it read (see catalog::RecordSuccess).
+	std::optional<std::string> reinit_reason;
+	std::optional<TimestampUs> reinit_requested_at;
 	int consecutive_errors = 0;
 	core::DiamondConsistency consistency = core::DiamondConsistency::kAtomic;
 	core::SchedulePolicy policy = core::SchedulePolicy::kFastest;
@@ -64,6 +68,12 @@ std::optional<StreamTable> LoadById(std::int64_t pgt_id);
 // Resolves a relation name the way PostgreSQL does (search_path for unqualified names) and
 // returns the stream table, or throws 42P01 "stream table ... does not exist".
 StreamTable Resolve(const std::string &name);
+
+// Marks a stream table for a full rebuild on its next refresh (needs_reinit) and records why
+// (explain_st shows it). Every rebuild request goes through here: the request time it stamps is
+// what lets a refresh tell a request it consumed from one made after it read the catalog. A
+// pending request keeps its earlier reasons. Runs as the extension owner. C++ regime; needs SPI.
+void RequestReinit(std::int64_t pgt_id, const std::string &reason);
 
 // Core DAG input built from catalog rows.
 std::vector<core::StNode> ToDagNodes(const std::vector<StreamTable> &tables);

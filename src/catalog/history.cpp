@@ -69,20 +69,34 @@ void FinishHistory(std::int64_t refresh_id, const std::string &status,
 }
 
 void RecordSuccess(std::int64_t pgt_id, const RefreshOutcome &outcome, TimestampUs data_timestamp,
-                   const capture::Frontier &frontier) {
+                   const capture::Frontier &frontier, const ReinitRequest &rebuilt_for) {
 	bridge::AsExtensionOwner as_owner;
 	bool no_data = outcome.action == "NO_DATA";
+	// The rebuild request is cleared only when this refresh rebuilt because of it and the request
+	// is still the one it read: a request stamped later (a DDL or a buffer-limit mark that
+	// committed after the refresh read the catalog) survives for the next refresh. In READ
+	// COMMITTED this UPDATE sees the newest committed row version (it waits for and re-checks a
+	// concurrent update), so a later request cannot be missed here.
+	std::string cleared =
+	    "($7::bool AND (extract(epoch FROM reinit_requested_at) * 1000000)::bigint "
+	    "IS NOT DISTINCT FROM $8::bigint)";
 	SpiExec("UPDATE pgtrickle.pgt_stream_tables SET "
 	        "is_populated = true, status = CASE WHEN status = 'SUSPENDED' THEN status "
-	        "ELSE 'ACTIVE' END, consecutive_errors = 0, needs_reinit = false, "
-	        "last_error_message = NULL, last_error_at = NULL, last_refresh_at = clock_timestamp(), "
-	        "data_timestamp = CASE WHEN $3::bool THEN data_timestamp ELSE " +
+	        "ELSE 'ACTIVE' END, consecutive_errors = 0, "
+	        "needs_reinit = CASE WHEN " +
+	            cleared + " THEN false ELSE needs_reinit END, reinit_reason = CASE WHEN " +
+	            cleared + " THEN NULL ELSE reinit_reason END, reinit_requested_at = CASE WHEN " +
+	            cleared +
+	            " THEN NULL ELSE reinit_requested_at END, "
+	            "last_error_message = NULL, last_error_at = NULL, last_refresh_at = "
+	            "clock_timestamp(), data_timestamp = CASE WHEN $3::bool THEN data_timestamp ELSE " +
 	            TsExpr("$2") +
 	            " END, frontier = pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object("
 	            "'snapshot', $4::text, 'own_xid', $5::text, 'own_cid', $6::text)), "
 	            "updated_at = now() WHERE pgt_id = $1::bigint",
 	        {std::to_string(pgt_id), std::to_string(data_timestamp), no_data ? "t" : "f",
-	         frontier.snapshot, frontier.own_xid, frontier.own_cid});
+	         frontier.snapshot, frontier.own_xid, frontier.own_cid, rebuilt_for.rebuilt ? "t" : "f",
+	         OptText(rebuilt_for.requested_at)});
 }
 
 bool RecordFailure(std::int64_t pgt_id, const std::string &message, int max_errors) {

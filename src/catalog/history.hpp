@@ -31,10 +31,19 @@ void FinishHistory(std::int64_t refresh_id, const std::string &status,
                    const std::string &error_message = {},
                    std::optional<std::int64_t> group_epoch = std::nullopt);
 
+// The rebuild request a refresh acted on: rebuilt = it ran REINITIALIZE because it read
+// needs_reinit = true, with that request's reinit_requested_at (microseconds, as read).
+struct ReinitRequest {
+	bool rebuilt = false;
+	std::optional<TimestampUs> requested_at;
+};
+
 // A committed refresh: populated, ACTIVE, error counter reset, timestamps set, frontier (the
-// pg_snapshot the refresh read) stored. NO_DATA passes do not move data_timestamp.
+// pg_snapshot the refresh read) stored. NO_DATA passes do not move data_timestamp. needs_reinit
+// is cleared only when `rebuilt_for` is the request still recorded (never one made after the
+// refresh read the catalog).
 void RecordSuccess(std::int64_t pgt_id, const RefreshOutcome &outcome, TimestampUs data_timestamp,
-                   const capture::Frontier &frontier);
+                   const capture::Frontier &frontier, const ReinitRequest &rebuilt_for);
 
 // A failed refresh: consecutive_errors + 1, error text and time; SUSPENDED once the counter
 // reaches max_errors. Returns true when this failure suspended the stream table.

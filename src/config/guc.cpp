@@ -3,6 +3,8 @@
 
 #include "core/options.hpp"
 
+#include <climits>
+
 extern "C" {
 #include "postgres.h"
 #include "utils/guc.h"
@@ -18,6 +20,7 @@ int diamond_consistency = static_cast<int>(core::DiamondConsistency::kAtomic);
 int diamond_schedule_policy = static_cast<int>(core::SchedulePolicy::kFastest);
 char *change_buffer_schema = nullptr;
 double differential_max_change_ratio = 0.15;
+int max_buffer_rows = 1000000;
 
 namespace {
 
@@ -68,6 +71,12 @@ void DefineGucs() {
 	    "Share of changed rows above which AUTO and DIFFERENTIAL refresh FULL.", nullptr,
 	    &differential_max_change_ratio, 0.15, 0.0, 1000000.0, PGC_USERSET, 0, nullptr, nullptr,
 	    nullptr);
+	DefineCustomIntVariable(
+	    "pg_trickle.max_buffer_rows",
+	    "Captured changes a change buffer keeps for lagging stream tables before they are "
+	    "rebuilt in full instead.",
+	    "0 keeps changes for as long as any reader needs them.", &max_buffer_rows, 1000000, 0,
+	    INT_MAX, PGC_SUSET, 0, nullptr, nullptr, nullptr);
 	MarkGUCPrefixReserved("pg_trickle");
 }
 

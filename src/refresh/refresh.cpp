@@ -89,7 +89,8 @@ ModeDecision DecideMode(const catalog::StreamTable &st) {
 		return d;
 	}
 	if (!st.is_populated || st.needs_reinit) {
-		d.reason = st.needs_reinit ? "a source changed shape (needs_reinit): rebuilding"
+		d.reason = st.needs_reinit ? "rebuilding (needs_reinit): " +
+		                                 st.reinit_reason.value_or("a source changed shape")
 		                           : "not populated yet: first refresh is FULL";
 		return d;
 	}
@@ -168,12 +169,12 @@ bool TryLockStreamTable(std::int64_t pgt_id) {
 	return r.Get(0, 0) == "t";
 }
 
-UnitResult RefreshUnit(const std::vector<catalog::StreamTable> &members, const UnitOptions &options,
+UnitResult RefreshUnit(const std::vector<catalog::StreamTable> &loaded, const UnitOptions &options,
                        std::int64_t *failed_member) {
 	UnitResult result;
 	std::vector<std::int64_t> history_ids = options.history_ids;
 	if (history_ids.empty()) {
-		for (const auto &st : members) {
+		for (const auto &st : loaded) {
 			history_ids.push_back(
 			    catalog::StartHistory(st.pgt_id, st.needs_reinit ? "REINITIALIZE" : "FULL",
 			                          options.who, options.group_id, std::nullopt));
@@ -190,6 +191,23 @@ UnitResult RefreshUnit(const std::vector<catalog::StreamTable> &members, const U
 	// The frontier: which source changes this refresh consumed (see capture.hpp).
 	std::string snapshot_text =
 	    SpiExec("SELECT pg_catalog.pg_current_snapshot()::text", {}, on_snapshot).Get(0, 0);
+
+	// The members as the catalog holds them now, read after the caller took their single-flight
+	// locks and after the snapshot above (the caller's copies may be a transaction old: the
+	// scheduler loads them in its T1). Whatever rebuild request (needs_reinit) committed before
+	// the snapshot is therefore seen here, so a refresh never reads a change buffer as DIFFERENTIAL
+	// after a trim that excluded it (capture::TrimBuffers) committed before its snapshot. A
+	// request that commits later is left for the next refresh: RecordSuccess clears only the
+	// request read here.
+	std::vector<catalog::StreamTable> members;
+	for (const auto &st : loaded) {
+		auto fresh = catalog::LoadById(st.pgt_id);
+		if (!fresh) {
+			throw core::Error("42P01", "stream table " + st.Display() + " does not exist");
+		}
+		members.push_back(std::move(*fresh));
+	}
+
 	std::vector<Oid> changed_in_unit;
 	for (const auto &st : members) {
 		*failed_member = st.pgt_id;
@@ -204,21 +222,31 @@ UnitResult RefreshUnit(const std::vector<catalog::StreamTable> &members, const U
 	PgCall([&] { UnregisterSnapshot(snapshot); });
 	capture::Frontier frontier = capture::MakeFrontier(snapshot_text);
 
+	std::vector<std::int64_t> ids;
+	for (const auto &st : members) {
+		ids.push_back(st.pgt_id);
+	}
 	if (options.atomic_group) {
-		std::vector<std::int64_t> ids;
-		for (const auto &st : members) {
-			ids.push_back(st.pgt_id);
-		}
 		result.epoch = catalog::BumpGroupEpoch(ids);
 	}
 	for (std::size_t i = 0; i < members.size(); i++) {
-		catalog::RecordSuccess(members[i].pgt_id, result.outcomes[i], data_timestamp, frontier);
+		catalog::ReinitRequest rebuilt_for;
+		rebuilt_for.rebuilt =
+		    members[i].needs_reinit && result.outcomes[i].action == "REINITIALIZE";
+		rebuilt_for.requested_at = members[i].reinit_requested_at;
+		catalog::RecordSuccess(members[i].pgt_id, result.outcomes[i], data_timestamp, frontier,
+		                       rebuilt_for);
 		catalog::FinishHistory(history_ids[i], "COMPLETED", &result.outcomes[i], data_timestamp, {},
 		                       result.epoch);
 	}
+	std::vector<Oid> tables;
 	for (const auto &st : members) {
-		capture::TrimBuffers(capture::CapturedTablesOf(st.pgt_id));
+		auto captured = capture::CapturedTablesOf(st.pgt_id);
+		tables.insert(tables.end(), captured.begin(), captured.end());
 	}
+	std::sort(tables.begin(), tables.end());
+	tables.erase(std::unique(tables.begin(), tables.end()), tables.end());
+	capture::TrimBuffers(tables, ids);
 	return result;
 }
 

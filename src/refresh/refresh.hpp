@@ -41,8 +41,10 @@ struct UnitResult {
 };
 
 // Refreshes `members` (topological order) in the current transaction, all reading one snapshot
-// of their sources, then records history rows and success bookkeeping. Each member runs as its
-// owner. On the first failure it throws and stores the failing member's pgt_id in
+// of their sources, then records history rows and success bookkeeping and trims the change
+// buffers they read. Each member runs as its owner. The members' catalog rows are read again
+// once the snapshot is taken (the given structs only name them and label their RUNNING history
+// rows). On the first failure it throws and stores the failing member's pgt_id in
 // *failed_member; the caller rolls back (whole transaction or subtransaction). The caller must
 // hold every member's single-flight lock. C++ regime; needs SPI.
 UnitResult RefreshUnit(const std::vector<catalog::StreamTable> &members, const UnitOptions &options,

@@ -5,8 +5,11 @@
 //   T1  take the members' single-flight locks (session-level, so they span T2) and commit RUNNING
 //       history rows: a crash during the refresh leaves evidence that start-up recovery turns
 //       into FAILED;
-//   T2  refresh the unit inside one internal subtransaction, all members on one snapshot; on
-//       failure the subtransaction is rolled back (no member changes) and the failure bookkeeping
+//   T2  refresh the unit inside one internal subtransaction, all members on one snapshot; the
+//       members' catalog rows are read again there, after the snapshot (refresh::RefreshUnit):
+//       T1's copies only name them, so a rebuild request (needs_reinit) that commits between T1
+//       and T2 is acted on, and one that commits later is not erased; on failure the
+//       subtransaction is rolled back (no member changes) and the failure bookkeeping
 //       (FAILED / ROLLED_BACK rows, error counter, suspension, alerts) is written in T2 outside it;
 //   T3  release the locks, once T2's results are visible to whoever takes them next.
 #include "scheduler/tick.hpp"
