@@ -12,6 +12,7 @@
 
 extern "C" {
 #include "postgres.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -588,14 +589,22 @@ void TrimBuffers(const std::vector<Oid> &tables, const std::vector<std::int64_t>
 	//    written by transactions finished before that) is visible to it, i.e. consumed.
 	// Two trimmers never delete from the same buffer at once, and a trim waits for no one.
 	std::vector<bridge::Row> locked;
-	auto error = bridge::RunInSubtransaction([&] {
+	auto lock = [&] {
 		locked = SpiExec("SELECT buffer_schema, buffer_name, consumers::text, "
 		                 "source_relid::pg_catalog.regclass::text "
 		                 "FROM pgtrickle.pgt_change_tracking WHERE source_relid = ANY ($1::oid[]) "
 		                 "ORDER BY source_relid FOR UPDATE SKIP LOCKED",
 		                 {OidList(tables)})
 		             .rows;
-	});
+	};
+	// Only REPEATABLE READ can fail here; READ COMMITTED saves the subtransaction (and its xid).
+	bool snapshot_per_transaction = PgCall([] { return IsolationUsesXactSnapshot(); });
+	std::optional<core::Error> error;
+	if (snapshot_per_transaction) {
+		error = bridge::RunInSubtransaction(lock);
+	} else {
+		lock();
+	}
 	if (error) {
 		const char *what = error->what();
 		PgCall(
