@@ -454,34 +454,59 @@ std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_r
 
 namespace {
 
-// A consumer of a change buffer that still reads it: the oldest writer xid its frontier may not
-// have consumed (its snapshot's xmin, or its own xid when it refreshed inside a transaction that
-// wrote; rows below it are visible to that frontier, hence consumed).
+// A consumer of a change buffer that still reads it, with its floor: the oldest writer xid its
+// frontier may not have consumed (its snapshot's xmin, or its own xid when it refreshed inside a
+// transaction that wrote); rows below the floor are visible to that frontier, hence consumed.
 struct Holder {
 	std::int64_t pgt_id;
 	std::uint64_t floor;
 };
 
-// The consumers among `ids` (a bigint[] literal) that still read their buffers, oldest frontier
-// first. A consumer whose next refresh is a full rebuild reads none of its buffered changes:
-// needs_reinit, never populated, or no frontier yet (the refresh decides its mode from a catalog
-// row read after its snapshot, see refresh::RefreshUnit).
-// With lock_nowait, the rows are locked FOR NO KEY UPDATE NOWAIT (55P03 when another transaction
+// Whether a refresh of the stream table runs now (another session holds its single-flight lock:
+// the same advisory key as refresh::TryLockStreamTable and the scheduler's session lock). A
+// refresh that starts after this check takes its snapshot after it.
+bool RefreshingNow(std::int64_t pgt_id) {
+	std::vector<bridge::Value> key{std::to_string(0x70677472), std::to_string(pgt_id)};
+	if (SpiExec("SELECT pg_catalog.pg_try_advisory_lock($1::int, $2::int)", key).Get(0, 0) != "t") {
+		return true;
+	}
+	SpiExec("SELECT pg_catalog.pg_advisory_unlock($1::int, $2::int)", key);
+	return false;
+}
+
+// The consumers among `ids` (a bigint[] literal) that hold their buffers, oldest floor first; or
+// nullopt when the buffer must not be trimmed now.
+//
+// A consumer whose next refresh is a full rebuild (needs_reinit, never populated, or no frontier
+// yet) reads none of the rows buffered so far, provided that refresh has not started: its
+// snapshot is then taken after this read, so every row deleted now (written by transactions
+// finished before some holder's snapshot) is visible to it. Such a consumer does not hold the
+// buffer unless it is being refreshed right now; then it holds it from its previous frontier
+// (the running refresh reads a later snapshot), and without one the buffer is left alone.
+//
+// With lock_nowait the rows are locked FOR NO KEY UPDATE NOWAIT (55P03 when another transaction
 // is changing one: the caller must not wait, it holds tracking-row locks others may wait for).
-std::vector<Holder> Holders(const std::string &ids, bool lock_nowait = false) {
-	auto r =
-	    SpiExec("SELECT s.pgt_id, LEAST(pg_catalog.pg_snapshot_xmin(f.snap), "
-	            "coalesce((s.frontier->>'own_xid')::pg_catalog.xid8, "
-	            "pg_catalog.pg_snapshot_xmin(f.snap)))::text "
-	            "FROM pgtrickle.pgt_stream_tables s, "
-	            "LATERAL (SELECT (s.frontier->>'snapshot')::pg_catalog.pg_snapshot AS snap) f "
-	            "WHERE s.pgt_id = ANY ($1::bigint[]) AND s.is_populated AND NOT s.needs_reinit "
-	            "AND s.frontier->>'snapshot' IS NOT NULL" +
-	                std::string(lock_nowait ? " FOR NO KEY UPDATE OF s NOWAIT" : ""),
-	            {ids});
+std::optional<std::vector<Holder>> Holders(const std::string &ids, bool lock_nowait = false) {
+	auto r = SpiExec("SELECT s.pgt_id, LEAST(pg_catalog.pg_snapshot_xmin(f.snap), "
+	                 "coalesce((s.frontier->>'own_xid')::pg_catalog.xid8, "
+	                 "pg_catalog.pg_snapshot_xmin(f.snap)))::text, "
+	                 "s.needs_reinit OR NOT s.is_populated OR f.snap IS NULL "
+	                 "FROM pgtrickle.pgt_stream_tables s, "
+	                 "LATERAL (SELECT (s.frontier->>'snapshot')::pg_catalog.pg_snapshot AS snap) f "
+	                 "WHERE s.pgt_id = ANY ($1::bigint[])" +
+	                     std::string(lock_nowait ? " FOR NO KEY UPDATE OF s NOWAIT" : ""),
+	                 {ids});
 	std::vector<Holder> holders;
 	for (const auto &row : r.rows) {
-		holders.push_back(Holder{std::stoll(*row[0]), std::stoull(*row[1])});
+		std::int64_t id = std::stoll(*row[0]);
+		bool rebuilds = *row[2] == "t";
+		if (rebuilds && !RefreshingNow(id)) {
+			continue;
+		}
+		if (!row[1]) {
+			return std::nullopt; // its first refresh is running: its snapshot is unknown
+		}
+		holders.push_back(Holder{id, std::stoull(*row[1])});
 	}
 	std::sort(holders.begin(), holders.end(), [](const Holder &a, const Holder &b) {
 		return a.floor != b.floor ? a.floor < b.floor : a.pgt_id < b.pgt_id;
@@ -549,7 +574,7 @@ void BoundBuffer(const std::string &buffer, const std::string &source,
 		// Read again under the lock (and lock its catalog row without waiting): it may have
 		// refreshed since the holders were read.
 		auto now = Holders("{" + std::to_string(id) + "}", true);
-		if (now.empty() || now.front().floor >= *mine) {
+		if (!now || now->empty() || now->front().floor >= *mine) {
 			return;
 		}
 		catalog::RequestReinit(id, reason);
@@ -613,19 +638,22 @@ void TrimBuffers(const std::vector<Oid> &tables, const std::vector<std::int64_t>
 	}
 	for (const auto &row : locked) {
 		std::string buffer = QuoteIdent(*row[0]) + "." + QuoteIdent(*row[1]);
-		std::vector<Holder> holders = Holders(*row[2]);
+		auto holders = Holders(*row[2]);
+		if (!holders) {
+			continue;
+		}
 		// Rows older than every holder's floor are visible to all of them: consumed. With no
 		// holder, every reader rebuilds: rows of transactions finished before this statement go.
-		std::uint64_t floor = holders.empty()
+		std::uint64_t floor = holders->empty()
 		                          ? std::stoull(SpiExec("SELECT pg_catalog.pg_snapshot_xmin("
 		                                                "pg_catalog.pg_current_snapshot())::text")
 		                                            .Get(0, 0))
-		                          : holders.front().floor;
+		                          : holders->front().floor;
 		DeleteBelow(buffer, floor);
 		// Marking laggards writes their catalog rows, which REPEATABLE READ may refuse
 		// (serialization failure): then the buffer just stays over the limit until a later trim.
 		auto bound_error =
-		    bridge::RunInSubtransaction([&] { BoundBuffer(buffer, *row[3], holders, refreshed); });
+		    bridge::RunInSubtransaction([&] { BoundBuffer(buffer, *row[3], *holders, refreshed); });
 		if (bound_error) {
 			const char *source = row[3]->c_str();
 			const char *what = bound_error->what();
