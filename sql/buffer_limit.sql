@@ -83,6 +83,13 @@ SET pg_trickle.max_buffer_rows = 1;
 RESET ROLE;
 DROP ROLE bl_user;
 
+-- A rebuild requested by DDL on a source says why too, and a refresh that rebuilt clears it.
+ALTER TABLE bl_src ALTER COLUMN v TYPE bigint;
+SELECT property, value FROM pgtrickle.explain_st('bl_fast')
+WHERE property IN ('needs_reinit', 'reinit_reason', 'mode_reason');
+SELECT pgtrickle.refresh_stream_table('bl_fast');
+SELECT * FROM bl_state;
+
 SELECT pgtrickle.drop_stream_table('bl_slow');
 SELECT pgtrickle.drop_stream_table('bl_fast');
 DROP VIEW bl_state;
