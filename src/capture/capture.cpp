@@ -578,10 +578,17 @@ void BoundBuffer(const std::string &buffer, const std::string &source,
 			return;
 		}
 		catalog::RequestReinit(id, reason);
+		std::string name =
+		    SpiExec("SELECT pg_catalog.quote_ident(pgt_schema) || '.' || "
+		            "pg_catalog.quote_ident(pgt_name) FROM pgtrickle.pgt_stream_tables "
+		            "WHERE pgt_id = $1::bigint",
+		            {std::to_string(id)})
+		        .Get(0, 0, std::to_string(id));
+		const char *who = name.c_str();
 		const char *why = reason.c_str();
 		PgCall([&] {
-			ereport(LOG, (errmsg("pg_trickle: stream table %lld will be rebuilt: %s",
-			                     static_cast<long long>(id), why)));
+			ereport(LOG,
+			        (errmsg("pg_trickle: stream table %s will be rebuilt in full: %s", who, why)));
 		});
 		std::uint64_t next = i + 1 < laggards.size() ? laggards[i + 1].floor : *mine;
 		DeleteBelow(buffer, next);
