@@ -8,6 +8,10 @@
 // table reads, which marks it needs_reinit) uncommitted until the scheduler's T1 has committed
 // its RUNNING row and its T2 is waiting for a lock the DDL holds (the view, or the catalog row the
 // DDL's event trigger updated); only then does it commit.
+//
+// Also: pg_trickle.max_buffer_rows with the scheduler. A SUSPENDED reader of a shared change buffer
+// is marked for a rebuild by the scheduler's refreshes of the other reader once it lags past the
+// limit, the buffer is emptied, and after resume the scheduler rebuilds it.
 #include "cluster.hpp"
 
 #include <gtest/gtest.h>
@@ -116,6 +120,73 @@ TEST_F(ReinitRequestTest, RequestCommittedBetweenSchedulerTransactionsSurvives) 
 	          "0");
 	conn_->Exec(
 	    "SELECT pgtrickle.drop_stream_table('rq_st'); DROP VIEW rq_view; DROP TABLE rq_src");
+}
+
+TEST_F(ReinitRequestTest, SchedulerMarksALaggardPastMaxBufferRowsAndRebuildsItOnResume) {
+	conn_->Exec("DROP TABLE IF EXISTS lg_src CASCADE;"
+	            "CREATE TABLE lg_src (id int PRIMARY KEY, v int);"
+	            "INSERT INTO lg_src SELECT g, g FROM generate_series(1, 10) g;");
+	conn_->Exec("SELECT pgtrickle.create_stream_table('lg_fast', 'SELECT id, v FROM lg_src', "
+	            "schedule => '1s', refresh_mode => 'DIFFERENTIAL')");
+	conn_->Exec("SELECT pgtrickle.create_stream_table('lg_slow', 'SELECT id, v + 1 AS v FROM "
+	            "lg_src', schedule => '1s', refresh_mode => 'DIFFERENTIAL')");
+	conn_->Exec("SELECT pgtrickle.alter_stream_table('lg_slow', status => 'SUSPENDED')");
+	struct Reset {
+		Cluster &cluster;
+		~Reset() {
+			try {
+				auto c = cluster.Connect();
+				c->Exec("ALTER SYSTEM RESET pg_trickle.max_buffer_rows");
+				c->Exec("SELECT pg_reload_conf()");
+			} catch (...) {
+			}
+		}
+	} reset{cluster()};
+	cluster().SetAndReload("pg_trickle.max_buffer_rows", "5");
+	ASSERT_TRUE(WaitFor([&] { return Scalar("SHOW pg_trickle.max_buffer_rows") == "5"; }, 10s));
+
+	const std::string buffered = "SELECT count(*) FROM pgtrickle_changes.changes_" +
+	                             Scalar("SELECT 'lg_src'::regclass::oid::text");
+	conn_->Exec("INSERT INTO lg_src SELECT g, g FROM generate_series(11, 30) g");
+	// The scheduler refreshes lg_fast; its trim finds 20 rows kept only for lg_slow.
+	ASSERT_TRUE(WaitFor(
+	    [&] {
+		    return Scalar("SELECT needs_reinit FROM pgtrickle.pgt_stream_tables "
+		                  "WHERE pgt_name = 'lg_slow'") == "t";
+	    },
+	    30s))
+	    << cluster().LogTail();
+	EXPECT_TRUE(WaitFor([&] { return Scalar(buffered) == "0"; }, 30s)) << Scalar(buffered);
+	EXPECT_NE(Scalar("SELECT value FROM pgtrickle.explain_st('lg_slow') "
+	                 "WHERE property = 'reinit_reason'")
+	              .find("pg_trickle.max_buffer_rows (5)"),
+	          std::string::npos);
+	EXPECT_EQ(Scalar("SELECT status FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'lg_slow'"),
+	          "SUSPENDED");
+	EXPECT_EQ(Scalar("SELECT count(*) FROM ((TABLE lg_fast EXCEPT ALL TABLE lg_src) UNION ALL "
+	                 "(TABLE lg_src EXCEPT ALL TABLE lg_fast)) d"),
+	          "0");
+
+	// Resumed, it is rebuilt by the scheduler and equals its query again.
+	conn_->Exec("SELECT pgtrickle.resume_stream_table('lg_slow')");
+	ASSERT_TRUE(WaitFor(
+	    [&] {
+		    return Scalar("SELECT count(*) FROM pgtrickle.pgt_refresh_history h JOIN "
+		                  "pgtrickle.pgt_stream_tables s USING (pgt_id) WHERE s.pgt_name = "
+		                  "'lg_slow' AND h.action = 'REINITIALIZE' AND h.status = 'COMPLETED'") !=
+		           "0";
+	    },
+	    30s))
+	    << cluster().LogTail();
+	EXPECT_EQ(Scalar("SELECT needs_reinit FROM pgtrickle.pgt_stream_tables "
+	                 "WHERE pgt_name = 'lg_slow'"),
+	          "f");
+	EXPECT_EQ(
+	    Scalar("SELECT count(*) FROM ((TABLE lg_slow EXCEPT ALL SELECT id, v + 1 FROM "
+	           "lg_src) UNION ALL (SELECT id, v + 1 FROM lg_src EXCEPT ALL TABLE lg_slow)) d"),
+	    "0");
+	conn_->Exec("SELECT pgtrickle.drop_stream_table('lg_slow');"
+	            "SELECT pgtrickle.drop_stream_table('lg_fast'); DROP TABLE lg_src");
 }
 
 } // namespace
