@@ -212,9 +212,13 @@ void AttachConsumer(std::int64_t pgt_id, const std::vector<Oid> &tables) {
 		if (tracked.rows.empty()) {
 			InstallCapture(relid);
 		}
+		// Registering updates (and so row-locks until commit) the tracking row: TrimBuffers relies
+		// on it. Already registered (a rebuild re-attaching its sources): nothing to do, and no
+		// wait for a trim of another transaction holding the row.
 		SpiExec("UPDATE pgtrickle.pgt_change_tracking SET consumers = "
 		        "(SELECT array_agg(DISTINCT c ORDER BY c) FROM "
-		        "unnest(consumers || $2::bigint) c) WHERE source_relid = $1::oid",
+		        "unnest(consumers || $2::bigint) c) WHERE source_relid = $1::oid "
+		        "AND NOT ($2::bigint = ANY (consumers))",
 		        {std::to_string(relid), std::to_string(pgt_id)});
 	}
 }

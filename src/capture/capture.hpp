@@ -29,7 +29,8 @@ namespace pgtrickle::capture {
 std::vector<Oid> BaseTablesOf(const std::vector<catalog::Dependency> &deps,
                               std::vector<Oid> *uncapturable);
 
-// Installs capture on each table (if not yet tracked) and registers pgt_id as a consumer.
+// Installs capture on each table (if not yet tracked) and registers pgt_id as a consumer (an
+// UPDATE of the tracking row, which keeps it locked until the transaction ends: see TrimBuffers).
 // Runs as the extension owner. C++ regime; needs SPI.
 void AttachConsumer(std::int64_t pgt_id, const std::vector<Oid> &tables);
 
