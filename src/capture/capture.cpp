@@ -466,6 +466,13 @@ struct Holder {
 	std::uint64_t floor;
 };
 
+// What PlanTrim allows to delete from one buffer: rows below the oldest holder's floor, and
+// never at or above `cap` when set.
+struct TrimPlan {
+	std::vector<Holder> holders; // oldest floor first
+	std::optional<std::uint64_t> cap;
+};
+
 // Whether a refresh of the stream table runs now (another session holds its single-flight lock:
 // the same advisory key as refresh::TryLockStreamTable and the scheduler's session lock). A
 // refresh that starts after this check takes its snapshot after it.
@@ -478,49 +485,70 @@ bool RefreshingNow(std::int64_t pgt_id) {
 	return false;
 }
 
-// The consumers among `ids` (a bigint[] literal) that hold their buffers, oldest floor first; or
-// nullopt when the buffer must not be trimmed now.
+constexpr const char *kConsumerRows =
+    "SELECT s.pgt_id, LEAST(pg_catalog.pg_snapshot_xmin(f.snap), "
+    "coalesce((s.frontier->>'own_xid')::pg_catalog.xid8, "
+    "pg_catalog.pg_snapshot_xmin(f.snap)))::text, "
+    "s.needs_reinit OR NOT s.is_populated OR f.snap IS NULL "
+    "FROM pgtrickle.pgt_stream_tables s, "
+    "LATERAL (SELECT (s.frontier->>'snapshot')::pg_catalog.pg_snapshot AS snap) f "
+    "WHERE s.pgt_id = ANY ($1::bigint[])";
+
+// The consumers among `ids` (a bigint[] literal) that hold their buffer, or nullopt when the
+// buffer must not be trimmed now. Needs the tracking row locked (see TrimBuffers).
 //
 // A consumer whose next refresh is a full rebuild (needs_reinit, never populated, or no frontier
-// yet) reads none of the rows buffered so far, provided that refresh has not started: its
-// snapshot is then taken after this read, so every row deleted now (written by transactions
-// finished before some holder's snapshot) is visible to it. Such a consumer does not hold the
-// buffer unless it is being refreshed right now; then it holds it from its previous frontier
-// (the running refresh reads a later snapshot), and without one the buffer is left alone.
-//
-// With lock_nowait the rows are locked FOR NO KEY UPDATE NOWAIT (55P03 when another transaction
-// is changing one: the caller must not wait, it holds tracking-row locks others may wait for).
-std::optional<std::vector<Holder>> Holders(const std::string &ids, bool lock_nowait = false) {
-	auto r = SpiExec("SELECT s.pgt_id, LEAST(pg_catalog.pg_snapshot_xmin(f.snap), "
-	                 "coalesce((s.frontier->>'own_xid')::pg_catalog.xid8, "
-	                 "pg_catalog.pg_snapshot_xmin(f.snap)))::text, "
-	                 "s.needs_reinit OR NOT s.is_populated OR f.snap IS NULL "
-	                 "FROM pgtrickle.pgt_stream_tables s, "
-	                 "LATERAL (SELECT (s.frontier->>'snapshot')::pg_catalog.pg_snapshot AS snap) f "
-	                 "WHERE s.pgt_id = ANY ($1::bigint[])" +
-	                     std::string(lock_nowait ? " FOR NO KEY UPDATE OF s NOWAIT" : ""),
-	                 {ids});
-	std::vector<Holder> holders;
-	for (const auto &row : r.rows) {
+// yet) reads none of the rows buffered so far, provided that refresh has not started: it will
+// read a snapshot taken later. So such a consumer does not hold the buffer when no refresh of it
+// runs at the check (RefreshingNow), and every deletion is then capped at the xmin of a snapshot
+// taken before the check: rows below it were written by transactions finished before any later
+// refresh's snapshot. Frontiers are read again after the checks (READ COMMITTED: a newer
+// snapshot), so a refresh of it that committed before the check is seen as a frontier. Under
+// REPEATABLE READ the catalog cannot be read after the check: no consumer is left out. A
+// consumer that must hold the buffer but has no frontier (its first refresh is running) leaves
+// the buffer alone.
+std::optional<TrimPlan> PlanTrim(const std::string &ids) {
+	bool per_transaction = PgCall([] { return IsolationUsesXactSnapshot(); });
+	std::vector<std::int64_t> idle; // rebuilding consumers no refresh of which runs
+	TrimPlan plan;
+	if (!per_transaction) {
+		auto before = SpiExec(kConsumerRows, {ids});
+		plan.cap = std::stoull(
+		    SpiExec("SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::text")
+		        .Get(0, 0));
+		for (const auto &row : before.rows) {
+			std::int64_t id = std::stoll(*row[0]);
+			if (*row[2] == "t" && !RefreshingNow(id)) {
+				idle.push_back(id);
+			}
+		}
+	}
+	auto now = SpiExec(kConsumerRows, {ids});
+	bool left_out = false;
+	for (const auto &row : now.rows) {
 		std::int64_t id = std::stoll(*row[0]);
-		bool rebuilds = *row[2] == "t";
-		if (rebuilds && !RefreshingNow(id)) {
+		if (*row[2] == "t" && std::find(idle.begin(), idle.end(), id) != idle.end()) {
+			left_out = true;
 			continue;
 		}
 		if (!row[1]) {
-			return std::nullopt; // its first refresh is running: its snapshot is unknown
+			return std::nullopt;
 		}
-		holders.push_back(Holder{id, std::stoull(*row[1])});
+		plan.holders.push_back(Holder{id, std::stoull(*row[1])});
 	}
-	std::sort(holders.begin(), holders.end(), [](const Holder &a, const Holder &b) {
+	if (!left_out && !plan.holders.empty()) {
+		plan.cap.reset();
+	}
+	std::sort(plan.holders.begin(), plan.holders.end(), [](const Holder &a, const Holder &b) {
 		return a.floor != b.floor ? a.floor < b.floor : a.pgt_id < b.pgt_id;
 	});
-	return holders;
+	return plan;
 }
 
-void DeleteBelow(const std::string &buffer, std::uint64_t floor) {
+void DeleteBelow(const std::string &buffer, std::uint64_t floor,
+                 const std::optional<std::uint64_t> &cap) {
 	SpiExec("DELETE FROM " + buffer + " WHERE __pgt_xid < $1::pg_catalog.xid8",
-	        {std::to_string(floor)});
+	        {std::to_string(cap ? std::min(floor, *cap) : floor)});
 }
 
 // Rows below `floor`, counted no further than `limit` + 1.
@@ -540,9 +568,10 @@ std::int64_t CountBelow(const std::string &buffer, std::uint64_t floor, std::int
 // nothing had been deleted; the lock is held until this transaction commits, so its next refresh
 // starts after the mark and the deletions are committed and rebuilds (RefreshUnit reads the mark
 // after taking its snapshot; RecordSuccess never clears a request made after that read).
-void BoundBuffer(const std::string &buffer, const std::string &source,
-                 const std::vector<Holder> &holders, const std::vector<std::int64_t> &refreshed) {
+void BoundBuffer(const std::string &buffer, const std::string &source, const TrimPlan &plan,
+                 const std::vector<std::int64_t> &refreshed) {
 	std::int64_t limit = config::max_buffer_rows;
+	const std::vector<Holder> &holders = plan.holders;
 	if (limit <= 0 || holders.empty()) {
 		return;
 	}
@@ -575,10 +604,13 @@ void BoundBuffer(const std::string &buffer, const std::string &source,
 		if (locked.Get(0, 0) != "t") {
 			return; // refreshing now: rows it holds stay until a later trim
 		}
-		// Read again under the lock (and lock its catalog row without waiting): it may have
-		// refreshed since the holders were read.
-		auto now = Holders("{" + std::to_string(id) + "}", true);
-		if (!now || now->empty() || now->front().floor >= *mine) {
+		// Read again under the lock, and lock its catalog row without waiting (55P03 when another
+		// transaction is changing it; this one holds tracking-row locks others may wait for): it
+		// may have refreshed, or been marked, since the plan was made.
+		auto again = SpiExec(std::string(kConsumerRows) + " FOR NO KEY UPDATE OF s NOWAIT",
+		                     {"{" + std::to_string(id) + "}"});
+		if (again.rows.empty() || again.Get(0, 2) == "t" || !again.rows[0][1] ||
+		    std::stoull(again.Get(0, 1)) >= *mine) {
 			return;
 		}
 		catalog::RequestReinit(id, reason);
@@ -595,7 +627,7 @@ void BoundBuffer(const std::string &buffer, const std::string &source,
 			        (errmsg("pg_trickle: stream table %s will be rebuilt in full: %s", who, why)));
 		});
 		std::uint64_t next = i + 1 < laggards.size() ? laggards[i + 1].floor : *mine;
-		DeleteBelow(buffer, next);
+		DeleteBelow(buffer, next, plan.cap);
 		if (CountBelow(buffer, *mine, limit) <= limit) {
 			return;
 		}
@@ -613,7 +645,7 @@ void TrimBuffers(const std::vector<Oid> &tables, const std::vector<std::int64_t>
 	// and CollectGarbage) by an UPDATE of the tracking row, which row-locks it until that
 	// transaction ends, and a consumer's first frontier is a snapshot taken after that UPDATE.
 	// The trim locks the tracking row first (FOR UPDATE SKIP LOCKED), then reads the consumers'
-	// frontiers in a later statement:
+	// frontiers in later statements (PlanTrim):
 	//  * a consumer whose transaction is still open holds the row lock: the row is skipped, this
 	//    buffer is not trimmed this time (trimming is housekeeping; the next refresh trims);
 	//  * one that committed before the lock: READ COMMITTED locks the newest row version (so the
@@ -621,8 +653,8 @@ void TrimBuffers(const std::vector<Oid> &tables, const std::vector<std::int64_t>
 	//    frontier; in REPEATABLE READ, if it committed after the transaction snapshot, locking
 	//    the row fails with a serialization error, caught here: nothing is trimmed;
 	//  * one that attaches after the lock waits for this transaction to end, then takes its
-	//    first snapshot: every row deleted here (older than some committed frontier's xmin, so
-	//    written by transactions finished before that) is visible to it, i.e. consumed.
+	//    first snapshot: every row deleted here (older than some committed frontier's xmin, or
+	//    than the cap, so written by transactions finished before that) is visible to it.
 	// Two trimmers never delete from the same buffer at once, and a trim waits for no one.
 	std::vector<bridge::Row> locked;
 	auto lock = [&] {
@@ -649,22 +681,17 @@ void TrimBuffers(const std::vector<Oid> &tables, const std::vector<std::int64_t>
 	}
 	for (const auto &row : locked) {
 		std::string buffer = QuoteIdent(*row[0]) + "." + QuoteIdent(*row[1]);
-		auto holders = Holders(*row[2]);
-		if (!holders) {
+		auto plan = PlanTrim(*row[2]);
+		if (!plan || (plan->holders.empty() && !plan->cap)) {
 			continue;
 		}
-		// Rows older than every holder's floor are visible to all of them: consumed. With no
-		// holder, every reader rebuilds: rows of transactions finished before this statement go.
-		std::uint64_t floor = holders->empty()
-		                          ? std::stoull(SpiExec("SELECT pg_catalog.pg_snapshot_xmin("
-		                                                "pg_catalog.pg_current_snapshot())::text")
-		                                            .Get(0, 0))
-		                          : holders->front().floor;
-		DeleteBelow(buffer, floor);
+		// Rows older than every holder's floor are visible to all of them: consumed.
+		DeleteBelow(buffer, plan->holders.empty() ? *plan->cap : plan->holders.front().floor,
+		            plan->cap);
 		// Marking laggards writes their catalog rows, which REPEATABLE READ may refuse
 		// (serialization failure): then the buffer just stays over the limit until a later trim.
 		auto bound_error =
-		    bridge::RunInSubtransaction([&] { BoundBuffer(buffer, *row[3], *holders, refreshed); });
+		    bridge::RunInSubtransaction([&] { BoundBuffer(buffer, *row[3], *plan, refreshed); });
 		if (bound_error) {
 			const char *source = row[3]->c_str();
 			const char *what = bound_error->what();
