@@ -511,19 +511,23 @@ std::optional<TrimPlan> PlanTrim(const std::string &ids) {
 	bool per_transaction = PgCall([] { return IsolationUsesXactSnapshot(); });
 	std::vector<std::int64_t> idle; // rebuilding consumers no refresh of which runs
 	TrimPlan plan;
-	if (!per_transaction) {
-		auto before = SpiExec(kConsumerRows, {ids});
+	auto now = SpiExec(kConsumerRows, {ids});
+	bool rebuilding = std::any_of(now.rows.begin(), now.rows.end(),
+	                              [](const bridge::Row &row) { return *row[2] == "t"; });
+	if (!per_transaction && rebuilding) {
 		plan.cap = std::stoull(
 		    SpiExec("SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::text")
 		        .Get(0, 0));
-		for (const auto &row : before.rows) {
+		for (const auto &row : now.rows) {
 			std::int64_t id = std::stoll(*row[0]);
 			if (*row[2] == "t" && !RefreshingNow(id)) {
 				idle.push_back(id);
 			}
 		}
+		if (!idle.empty()) {
+			now = SpiExec(kConsumerRows, {ids}); // after the checks
+		}
 	}
-	auto now = SpiExec(kConsumerRows, {ids});
 	bool left_out = false;
 	for (const auto &row : now.rows) {
 		std::int64_t id = std::stoll(*row[0]);
