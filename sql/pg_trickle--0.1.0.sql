@@ -101,9 +101,52 @@ CREATE TABLE pgtrickle.pgt_change_tracking (
 );
 COMMENT ON TABLE pgtrickle.pgt_change_tracking IS 'one row per source with change capture';
 
--- The catalog is readable by everyone (like pg_class); only the extension writes it.
+-- The catalog is readable by everyone (like pg_class); only the extension writes it. Failure
+-- messages may hold data values: only the owner and pg_read_all_stats members read them, through
+-- stream_tables_info and refresh_history (docs/security.md).
 GRANT SELECT ON pgtrickle.pgt_stream_tables, pgtrickle.pgt_dependencies,
     pgtrickle.pgt_refresh_history, pgtrickle.pgt_change_tracking TO PUBLIC;
+DO $$
+DECLARE
+    t text;
+    hidden text;
+    cols text;
+BEGIN
+    FOR t, hidden IN VALUES ('pgt_stream_tables', 'last_error_message'),
+                            ('pgt_refresh_history', 'error_message') LOOP
+        SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO cols
+        FROM pg_attribute WHERE attrelid = ('pgtrickle.' || t)::regclass AND attnum > 0
+        AND NOT attisdropped AND attname <> hidden;
+        EXECUTE format('REVOKE SELECT ON pgtrickle.%I FROM PUBLIC', t);
+        EXECUTE format('GRANT SELECT (%s) ON pgtrickle.%I TO PUBLIC', cols, t);
+    END LOOP;
+END $$;
+
+-- Whether the current user may see a stream table's failure messages and what its change
+-- buffers hold: a member of the owning role (superusers included) or of pg_read_all_stats, as
+-- pg_stat_activity shows other roles' queries only to them.
+CREATE FUNCTION pgtrickle._sees_details(relid oid)
+RETURNS boolean
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(pg_has_role(c.relowner, 'USAGE'), false)
+           OR pg_has_role('pg_read_all_stats', 'USAGE')
+    FROM pg_class c WHERE c.oid = relid
+$$;
+
+CREATE FUNCTION pgtrickle._hide_details(st pgtrickle.pgt_stream_tables)
+RETURNS pgtrickle.pgt_stream_tables
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT coalesce(pgtrickle._sees_details(st.pgt_relid), false) THEN
+        st.last_error_message := NULL;
+    END IF;
+    RETURN st;
+END
+$$;
 
 SELECT pg_catalog.pg_extension_config_dump('pgtrickle.pgt_stream_tables', '');
 SELECT pg_catalog.pg_extension_config_dump('pgtrickle.pgt_dependencies', '');
@@ -209,10 +252,23 @@ SELECT st.*,
                 AND now() - coalesce(st.data_timestamp, st.created_at)
                     > make_interval(secs => 2 * pgtrickle._schedule_period(st.schedule)),
                 false) AS stale
-FROM pgtrickle.pgt_stream_tables st;
+FROM pgtrickle.pgt_stream_tables raw
+CROSS JOIN LATERAL pgtrickle._hide_details(raw) st;
 COMMENT ON VIEW pgtrickle.stream_tables_info IS
-    'every catalog column of a stream table plus its staleness';
+    'every catalog column of a stream table plus its staleness (last_error_message only for '
+    'its owner and pg_read_all_stats)';
 GRANT SELECT ON pgtrickle.stream_tables_info TO PUBLIC;
+
+CREATE VIEW pgtrickle.refresh_history AS
+SELECT h.refresh_id, h.pgt_id, h.data_timestamp, h.start_time, h.end_time, h.action, h.status,
+       h.rows_inserted, h.rows_deleted,
+       CASE WHEN pgtrickle._sees_details(st.pgt_relid) THEN h.error_message END AS error_message,
+       h.initiated_by, h.group_id, h.group_epoch
+FROM pgtrickle.pgt_refresh_history h
+JOIN pgtrickle.pgt_stream_tables st ON st.pgt_id = h.pgt_id;
+COMMENT ON VIEW pgtrickle.refresh_history IS
+    'pgt_refresh_history with error_message only for the owner and pg_read_all_stats';
+GRANT SELECT ON pgtrickle.refresh_history TO PUBLIC;
 
 CREATE FUNCTION pgtrickle.pgt_status()
 RETURNS TABLE(name text, status text, refresh_mode text, is_populated boolean,
@@ -246,7 +302,7 @@ AS $$
            h.rows_inserted, h.rows_deleted,
            extract(epoch FROM h.end_time - h.start_time)::double precision * 1000,
            h.error_message, h.initiated_by, h.group_id, h.group_epoch
-    FROM pgtrickle.pgt_refresh_history h
+    FROM pgtrickle.refresh_history h
     WHERE h.pgt_id OPERATOR(pg_catalog.=) pgtrickle._resolve(name)
     ORDER BY h.refresh_id DESC
     LIMIT greatest(max_rows, 0)

@@ -93,24 +93,29 @@ PGT_FUNCTION(pgtrickle_on_ddl_end) {
 	// Stream tables reading an altered relation: the stored tree is deparsed again (renamed
 	// tables and columns print with their new names); when the query's output no longer matches
 	// the storage (a column changed type), or a view it reads was replaced, the next refresh
-	// rebuilds it (needs_reinit).
+	// rebuilds it (needs_reinit). Analysis plans the query (the planner runs IMMUTABLE functions
+	// on constants): as the stream table's owner, restricted, never as the extension owner.
 	auto affected = bridge::SpiExec(
 	    "SELECT s.pgt_id, s.defining_tree, s.pgt_relid, bool_or(c.relkind IN ('v', 'm')), "
-	    "pg_catalog.string_agg(DISTINCT cmd.command_tag || ' ' || cmd.object_identity, ', ') "
+	    "pg_catalog.string_agg(DISTINCT cmd.command_tag || ' ' || cmd.object_identity, ', '), "
+	    "o.relowner "
 	    "FROM pg_catalog.pg_event_trigger_ddl_commands() cmd "
 	    "JOIN pgtrickle.pgt_dependencies d ON d.source_relid = cmd.objid "
 	    "JOIN pgtrickle.pgt_stream_tables s ON s.pgt_id = d.pgt_id "
 	    "JOIN pg_catalog.pg_class c ON c.oid = cmd.objid "
+	    "JOIN pg_catalog.pg_class o ON o.oid = s.pgt_relid "
 	    "WHERE cmd.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
-	    "GROUP BY s.pgt_id, s.defining_tree, s.pgt_relid ORDER BY 1");
+	    "GROUP BY s.pgt_id, s.defining_tree, s.pgt_relid, o.relowner ORDER BY 1");
 	for (const auto &row : affected.rows) {
 		std::string pgt_id = *row[0];
 		std::string tree = *row[1];
 		std::string relid = *row[2];
 		bool reinit = *row[3] == "t"; // a view or matview it reads was replaced or altered
 		std::string commands = row[4].value_or("DDL");
+		Oid owner = static_cast<Oid>(std::stoul(*row[5]));
 		std::string query_text;
 		auto error = bridge::RunInSubtransaction([&] {
+			bridge::AsQueryOwner as_st_owner(owner);
 			query_text = analyze::DeparseTree(tree);
 			analyze::AnalyzedQuery now = analyze::AnalyzeQuery(query_text, "", "");
 			reinit = reinit || ShapeDiffers(now, relid);

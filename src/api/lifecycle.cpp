@@ -212,9 +212,32 @@ void LockOrFail(const catalog::StreamTable &st) {
 	}
 }
 
+// A refresh of target refreshes its whole unit (an atomic consistency group): like REFRESH
+// MATERIALIZED VIEW, the caller must own every member (42501 otherwise).
+void CheckOwnsUnit(const catalog::StreamTable &target, const Unit &unit) {
+	for (const auto &member : unit.members) {
+		Oid relid = member.relid;
+		bool owns = PgCall([&] { return pg_class_ownercheck(relid, GetUserId()); });
+		if (!owns) {
+			std::string members;
+			for (const auto &m : unit.members) {
+				members += (members.empty() ? "" : ", ") + m.Display();
+			}
+			throw core::Error("42501",
+			                  "must be owner of stream table " + member.Display() + " to refresh " +
+			                      target.Display(),
+			                  "Refreshing " + target.Display() +
+			                      " refreshes its consistency group atomically: " + members + ".",
+			                  "The scheduler refreshes the group; a role that owns every member "
+			                  "may refresh it manually.");
+		}
+	}
+}
+
 // Populates or refreshes the refresh unit of st in the caller's transaction.
 void RefreshNow(const catalog::StreamTable &target, catalog::Initiator who) {
 	Unit unit = FindUnit(target.pgt_id, who != catalog::Initiator::kInitial);
+	CheckOwnsUnit(target, unit);
 	for (const auto &member : unit.members) {
 		LockOrFail(member);
 	}
@@ -283,7 +306,12 @@ PGT_FUNCTION(pgtrickle_create_stream_table) {
 
 	bridge::SpiScope spi;
 	api::TargetName target = api::ResolveCreationName(name);
-	analyze::AnalyzedQuery analyzed = analyze::AnalyzeQuery(query, target.schema, target.name);
+	// The caller becomes the owner: its query is planned as it, restricted like every later run.
+	analyze::AnalyzedQuery analyzed;
+	{
+		bridge::AsQueryOwner as_owner(PgCall([] { return GetUserId(); }));
+		analyzed = analyze::AnalyzeQuery(query, target.schema, target.name);
+	}
 	bridge::PinnedSearchPath pin;
 
 	std::string qualified = bridge::QualifiedName(target.schema, target.name);
@@ -364,6 +392,8 @@ PGT_FUNCTION(pgtrickle_alter_stream_table) {
 	api::CheckOwner(st);
 	std::optional<analyze::AnalyzedQuery> analyzed;
 	if (query) {
+		// As the owner, restricted, even when a superuser or a member of the owning role asks.
+		bridge::AsQueryOwner as_owner(st.owner);
 		analyzed = analyze::AnalyzeQuery(*query, st.schema, st.name);
 	}
 	bridge::PinnedSearchPath pin;
@@ -389,7 +419,11 @@ PGT_FUNCTION(pgtrickle_alter_stream_table) {
 	if (analyzed) {
 		// Rebuild the storage in place: the relation (with grants, dependencies and the indexes
 		// of unchanged columns) survives; the rows are recomputed below.
-		bool reshaped = refresh::ReshapeStorage(st, *analyzed);
+		bool reshaped = false;
+		{
+			bridge::AsQueryOwner as_owner(st.owner); // the DELETE fires the owner's triggers
+			reshaped = refresh::ReshapeStorage(st, *analyzed);
+		}
 		api::ForgetDependencies(st.pgt_id, st.relid);
 		{
 			bridge::AsExtensionOwner as_owner;
@@ -411,6 +445,7 @@ PGT_FUNCTION(pgtrickle_alter_stream_table) {
 			api::RefreshNow(*fresh, catalog::Initiator::kManual);
 		} else {
 			// A suspended table keeps no rows of the old query: it is repopulated on resume.
+			bridge::AsQueryOwner as_owner(fresh->owner);
 			refresh::InternalWriteScope writing;
 			SpiExec("DELETE FROM " + fresh->Qualified());
 		}

@@ -4,6 +4,7 @@
 #include "api/units.hpp"
 #include "bridge/guard.hpp"
 #include "bridge/search_path.hpp"
+#include "bridge/security.hpp"
 #include "bridge/spi.hpp"
 #include "catalog/catalog.hpp"
 #include "config/guc.hpp"
@@ -181,9 +182,22 @@ PGT_FUNCTION(pgtrickle_explain_st) {
 	add("name", st.Display());
 	add("status", core::Name(st.status));
 	add("refresh_mode", core::Name(st.mode));
-	refresh::ModeDecision decision = refresh::DecideMode(st);
-	add("effective_mode", decision.differential ? "DIFFERENTIAL" : "FULL");
-	add("mode_reason", decision.reason);
+	// The definition is public (like a view's); what the change buffers hold (the pending-change
+	// counts the mode decision rests on) only for the owner and pg_read_all_stats, with
+	// pg_stat_activity's marker for everyone else. The query is parsed as its owner only.
+	bool details = bridge::MaySeeDetails(st.owner);
+	const std::string hidden = "<insufficient privilege>";
+	refresh::ModeDecision decision;
+	{
+		bridge::AsQueryOwner as_owner(st.owner);
+		if (details) {
+			decision = refresh::DecideMode(st);
+		} else if (st.mode != core::RefreshMode::kFull) {
+			decision.plan = delta::PlanDelta(st.defining_query);
+		}
+	}
+	add("effective_mode", !details ? hidden : decision.differential ? "DIFFERENTIAL" : "FULL");
+	add("mode_reason", details ? decision.reason : hidden);
 	add("differential_support",
 	    decision.plan.shape == delta::Shape::kUnsupported
 	        ? std::optional<std::string>(st.mode == core::RefreshMode::kFull
@@ -299,8 +313,9 @@ PGT_FUNCTION(pgtrickle_health_check) {
 		add("error_tables", "OK", "no stream table in ERROR status");
 	}
 	before = rows.size();
+	// Through the view: failure messages only for their owners and pg_read_all_stats.
 	auto errors = SpiExec("SELECT pgt_id, coalesce(last_error_message, '') "
-	                      "FROM pgtrickle.pgt_stream_tables ORDER BY pgt_id");
+	                      "FROM pgtrickle.stream_tables_info ORDER BY pgt_id");
 	std::map<std::int64_t, std::string> last_error;
 	for (const auto &row : errors.rows) {
 		last_error[std::stoll(*row[0])] = *row[1];
@@ -320,7 +335,8 @@ PGT_FUNCTION(pgtrickle_health_check) {
 		if (st.consecutive_errors > 0 && st.status != core::StStatus::kSuspended) {
 			add("failing_tables", "WARNING",
 			    st.Display() + " failed " + std::to_string(st.consecutive_errors) +
-			        " time(s) in a row: " + last_error[st.pgt_id]);
+			        " time(s) in a row" +
+			        (last_error[st.pgt_id].empty() ? "" : ": " + last_error[st.pgt_id]));
 		}
 	}
 	if (rows.size() == before) {

@@ -8,7 +8,10 @@ extern "C" {
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_authid.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/guc.h"
 #include "utils/syscache.h"
 }
 
@@ -21,10 +24,20 @@ AsUser::AsUser(Oid role, bool restricted) {
 		context |= SECURITY_RESTRICTED_OPERATION;
 	}
 	SetUserIdAndSecContext(role, context);
+	if (restricted) {
+		guc_nest_level_ = NewGUCNestLevel();
+	}
 }
 
 AsUser::~AsUser() {
+	if (guc_nest_level_ > 0) {
+		// Restores the saved values of this level only; raises no error.
+		AtEOXact_GUC(false, guc_nest_level_);
+	}
 	SetUserIdAndSecContext(saved_user_, saved_context_);
+}
+
+AsQueryOwner::AsQueryOwner(Oid owner) : AsUser(owner, true) {
 }
 
 Oid ExtensionOwner() {
@@ -41,6 +54,13 @@ Oid ExtensionOwner() {
 }
 
 AsExtensionOwner::AsExtensionOwner() : AsUser(ExtensionOwner(), false) {
+}
+
+bool MaySeeDetails(Oid owner) {
+	return PgCall([&] {
+		Oid user = GetUserId();
+		return has_privs_of_role(user, owner) || has_privs_of_role(user, ROLE_PG_READ_ALL_STATS);
+	});
 }
 
 } // namespace pgtrickle::bridge

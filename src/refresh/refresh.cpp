@@ -62,7 +62,7 @@ bool HasWork(const catalog::StreamTable &st, const std::vector<Oid> &changed_in_
 catalog::RefreshOutcome ExecuteFull(const catalog::StreamTable &st, Snapshot snapshot) {
 	catalog::RefreshOutcome outcome;
 	outcome.action = st.needs_reinit ? "REINITIALIZE" : "FULL";
-	bridge::AsUser as_owner(st.owner, true);
+	bridge::AsQueryOwner as_owner(st.owner);
 	InternalWriteScope writing;
 	SpiOptions options;
 	options.snapshot = snapshot;
@@ -137,7 +137,7 @@ namespace {
 catalog::StreamTable Reinitialize(const catalog::StreamTable &st) {
 	analyze::AnalyzedQuery analyzed;
 	{
-		bridge::AsUser as_owner(st.owner, true);
+		bridge::AsQueryOwner as_owner(st.owner);
 		analyzed = analyze::AnalyzeQuery(st.defining_query, st.schema, st.name);
 		ReshapeStorage(st, analyzed);
 	}
@@ -152,11 +152,13 @@ catalog::RefreshOutcome Execute(const catalog::StreamTable &st, Snapshot snapsho
 	if (st.needs_reinit) {
 		return ExecuteFull(Reinitialize(st), snapshot);
 	}
+	// Everything that parses, plans or runs the query, deciding the mode included, runs as the
+	// owner in a security-restricted operation.
+	bridge::AsQueryOwner as_owner(st.owner);
 	ModeDecision d = DecideMode(st);
 	if (!d.differential) {
 		return ExecuteFull(st, snapshot);
 	}
-	bridge::AsUser as_owner(st.owner, true);
 	InternalWriteScope writing;
 	return delta::ApplyDelta(st, d.plan, d.since, snapshot);
 }

@@ -83,13 +83,19 @@ bool ReshapeStorage(const catalog::StreamTable &st, const analyze::AnalyzedQuery
 
 void CheckReaders(const catalog::StreamTable &st) {
 	auto readers = SpiExec("SELECT s.pgt_id, pg_catalog.quote_ident(s.pgt_schema) || '.' || "
-	                       "pg_catalog.quote_ident(s.pgt_name), s.defining_query "
+	                       "pg_catalog.quote_ident(s.pgt_name), s.defining_query, c.relowner "
 	                       "FROM pgtrickle.pgt_dependencies d JOIN pgtrickle.pgt_stream_tables s "
-	                       "USING (pgt_id) WHERE d.source_relid = $1::oid ORDER BY 1",
+	                       "USING (pgt_id) JOIN pg_catalog.pg_class c ON c.oid = s.pgt_relid "
+	                       "WHERE d.source_relid = $1::oid ORDER BY 1",
 	                       {std::to_string(st.relid)});
 	for (const auto &row : readers.rows) {
 		std::string sql = "SELECT * FROM (\n" + *row[2] + "\n) AS __pgt_check LIMIT 0";
-		auto error = bridge::RunInSubtransaction([&] { SpiExec(sql); });
+		Oid owner = static_cast<Oid>(std::stoul(*row[3]));
+		// Each reader's query is planned as its own owner, restricted (never as the caller).
+		auto error = bridge::RunInSubtransaction([&] {
+			bridge::AsQueryOwner as_reader_owner(owner);
+			SpiExec(sql);
+		});
 		if (error) {
 			throw core::Error("2BP01",
 			                  "cannot change the query of stream table " + st.Display() +

@@ -10,10 +10,12 @@ namespace pgtrickle::refresh {
 // Brings the storage columns to the query's output: columns whose name and type are unchanged
 // stay (with their indexes and grants), the others are dropped and the new ones added. Empties
 // the table when the shape changes (the caller repopulates it). Returns whether it changed.
-// Runs as the caller; C++ regime; needs SPI.
+// Runs as the caller, which must be inside AsQueryOwner(st.owner) (the DELETE fires the owner's
+// triggers); C++ regime; needs SPI.
 bool ReshapeStorage(const catalog::StreamTable &st, const analyze::AnalyzedQuery &query);
 
 // Stream tables reading st must still be valid after its shape changed: 2BP01 otherwise.
+// Each reader's query is planned as that reader's owner in a security-restricted operation.
 void CheckReaders(const catalog::StreamTable &st);
 
 // Stores the query (defining_query, defining_tree, output_columns) and the columns it reads.

@@ -172,7 +172,9 @@ std::optional<core::TimestampUs> RunUnit(const Unit &unit) {
 			}
 			bool suspended =
 			    catalog::RecordFailure(failed, message, config::max_consecutive_errors);
-			catalog::Alert("refresh_failed", failing->Display(), message);
+			// NOTIFY payloads reach every role that listens: the message (which may hold data
+			// values) stays in the history, readable by the owner and pg_read_all_stats.
+			catalog::Alert("refresh_failed", failing->Display(), "SQLSTATE " + error->Sqlstate());
 			if (suspended) {
 				catalog::Alert("auto_suspended", failing->Display(),
 				               "suspended after " + std::to_string(config::max_consecutive_errors) +
