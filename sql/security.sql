@@ -15,8 +15,9 @@ GRANT USAGE ON SCHEMA sec_h, sec_v TO PUBLIC;
 
 -------------------------------------------------------------------------------
 -- A hostile role: an "IMMUTABLE" function (a lie) that records who runs it and whether in a
--- security-restricted operation, and tries to make its author superuser. A constant call
--- f(1) is folded by the planner, so merely planning the query runs it.
+-- security-restricted operation, tries to make its author superuser and to plant a
+-- search_path in the session. A constant call f(1) is folded by the planner, so merely planning
+-- the query runs it.
 -------------------------------------------------------------------------------
 SET ROLE sec_hostile;
 CREATE TABLE sec_h.calls (who name, restricted boolean);
@@ -33,6 +34,8 @@ BEGIN
         restricted := SQLERRM LIKE '%security-restricted operation%';
     END;
     INSERT INTO sec_h.calls VALUES (current_user, restricted);
+    -- A session-level setting would outlive the refresh in the caller's session.
+    PERFORM set_config('search_path', 'sec_h, public', false);
     BEGIN
         EXECUTE 'ALTER ROLE sec_hostile SUPERUSER';
     EXCEPTION WHEN others THEN
@@ -53,8 +56,11 @@ CREATE FUNCTION sec_calls() RETURNS TABLE (who name, restricted boolean) LANGUAG
     DELETE FROM sec_h.calls RETURNING who, restricted;
 $$;
 CREATE VIEW sec_seen AS SELECT DISTINCT who, restricted FROM sec_calls() ORDER BY 1, 2;
+-- Whether a sec_ role became superuser, and the session's search_path (planted or not).
 CREATE VIEW sec_escalated AS
-SELECT rolname, rolsuper FROM pg_roles WHERE rolname LIKE 'sec\_%' ORDER BY 1;
+SELECT string_agg(rolname, ', ') FILTER (WHERE rolsuper) AS superusers,
+       current_setting('search_path') AS search_path
+FROM pg_roles WHERE rolname LIKE 'sec\_%';
 
 -------------------------------------------------------------------------------
 -- create_stream_table: analysis and the first refresh, FULL and DIFFERENTIAL

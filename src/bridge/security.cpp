@@ -3,6 +3,8 @@
 
 #include "bridge/guard.hpp"
 
+#include <exception>
+
 extern "C" {
 #include "postgres.h"
 #include "access/htup_details.h"
@@ -17,7 +19,7 @@ extern "C" {
 
 namespace pgtrickle::bridge {
 
-AsUser::AsUser(Oid role, bool restricted) {
+AsUser::AsUser(Oid role, bool restricted) : uncaught_(std::uncaught_exceptions()) {
 	GetUserIdAndSecContext(&saved_user_, &saved_context_);
 	int context = saved_context_ | SECURITY_LOCAL_USERID_CHANGE;
 	if (restricted) {
@@ -30,8 +32,9 @@ AsUser::AsUser(Oid role, bool restricted) {
 }
 
 AsUser::~AsUser() {
-	if (guc_nest_level_ > 0) {
-		// Restores the saved values of this level only; raises no error.
+	// Settings changed inside are discarded. On the error path the (sub)transaction abort pops
+	// the level itself (as in PinnedSearchPath); AtEOXact_GUC only restores saved values.
+	if (guc_nest_level_ > 0 && std::uncaught_exceptions() == uncaught_) {
 		AtEOXact_GUC(false, guc_nest_level_);
 	}
 	SetUserIdAndSecContext(saved_user_, saved_context_);

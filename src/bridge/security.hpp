@@ -27,6 +27,7 @@ class AsUser {
 	Oid saved_user_;
 	int saved_context_;
 	int guc_nest_level_ = 0;
+	int uncaught_;
 };
 
 // The scope in which user SQL of a stream table owned by `owner` may run: AsUser(owner, true).
