@@ -150,6 +150,30 @@ SELECT * FROM sec_seen;
 SELECT * FROM sec_escalated;
 
 -------------------------------------------------------------------------------
+-- Change capture runs as the extension owner: a source column of a hostile domain must not
+-- run the domain's CHECK there (the TRUNCATE marker row holds NULLs).
+-------------------------------------------------------------------------------
+SET ROLE sec_hostile;
+CREATE DOMAIN sec_h.d AS int CHECK (sec_h.record_call() = 1);
+CREATE TABLE sec_h.dsrc (id int PRIMARY KEY, x sec_h.d);
+SELECT pgtrickle.create_stream_table('sec_h.dst', 'SELECT id, x FROM sec_h.dsrc',
+                                     refresh_mode => 'DIFFERENTIAL');
+-- (Its own INSERT runs the CHECK as itself, outside any restriction, as in any table.)
+INSERT INTO sec_h.dsrc SELECT g, 1 FROM generate_series(1, 20) g;
+RESET ROLE;
+RESET search_path;
+SELECT * FROM sec_seen;
+SET ROLE sec_hostile;
+UPDATE sec_h.dsrc SET id = id + 100 WHERE id = 1;
+DELETE FROM sec_h.dsrc WHERE id = 2;
+TRUNCATE sec_h.dsrc;
+SELECT pgtrickle.refresh_stream_table('sec_h.dst');
+RESET ROLE;
+SELECT * FROM sec_seen;
+SELECT * FROM sec_escalated;
+SELECT count(*) FROM sec_h.dst;
+
+-------------------------------------------------------------------------------
 -- Item 14: what other roles may see and trigger
 -------------------------------------------------------------------------------
 -- A failure message may hold data values: simulate a failed scheduler refresh.
@@ -242,6 +266,7 @@ SELECT pgtrickle.drop_stream_table('sec_h.down');
 SELECT pgtrickle.drop_stream_table('sec_v.up');
 SELECT pgtrickle.drop_stream_table('sec_h.st_full');
 SELECT pgtrickle.drop_stream_table('sec_h.st_diff');
+SELECT pgtrickle.drop_stream_table('sec_h.dst');
 DROP VIEW sec_explain, sec_errors, sec_seen, sec_escalated;
 DROP FUNCTION sec_calls();
 DROP SCHEMA sec_h, sec_v CASCADE;

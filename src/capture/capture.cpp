@@ -19,6 +19,7 @@ extern "C" {
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/rls.h"
 #include "utils/tuplestore.h"
 }
@@ -44,6 +45,30 @@ std::string OidList(const std::vector<Oid> &oids) {
 	return out + "}";
 }
 
+// The source's columns for the buffer's CREATE TABLE AS, a domain replaced by its base type: the
+// capture function runs as the extension owner, and a buffer column of a user's domain would
+// run the domain's CHECK and DEFAULT expressions (any function) when the TRUNCATE marker row
+// stores its NULLs.
+std::string BufferColumns(Oid relid) {
+	auto cols = SpiExec("SELECT a.attname, a.atttypid, a.atttypmod FROM pg_catalog.pg_attribute a "
+	                    "WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped "
+	                    "ORDER BY a.attnum",
+	                    {std::to_string(relid)});
+	std::string out;
+	for (const auto &row : cols.rows) {
+		Oid type = static_cast<Oid>(std::stoul(*row[1]));
+		int32 typmod = std::stoi(*row[2]);
+		const char *base = bridge::PgCall([&]() -> const char * {
+			int32 base_typmod = typmod;
+			Oid base_type = getBaseTypeAndTypmod(type, &base_typmod);
+			return base_type == type ? nullptr : format_type_with_typemod(base_type, base_typmod);
+		});
+		std::string column = "s." + QuoteIdent(*row[0]);
+		out += ", " + (base ? column + "::" + base + " AS " + QuoteIdent(*row[0]) : column);
+	}
+	return out;
+}
+
 // Creates buffer, capture function and triggers for one table. As extension owner.
 void InstallCapture(Oid relid) {
 	std::string schema = BufferSchema();
@@ -59,11 +84,12 @@ void InstallCapture(Oid relid) {
 		SpiExec("CREATE SCHEMA " + QuoteIdent(schema));
 		SpiExec("REVOKE ALL ON SCHEMA " + QuoteIdent(schema) + " FROM PUBLIC");
 	}
-	// Same column types as the source, no constraints (TRUNCATE markers carry NULLs).
+	// Same column types as the source (domains as their base types), no constraints (TRUNCATE
+	// markers carry NULLs).
 	SpiExec("CREATE TABLE " + buffer +
 	        " AS SELECT NULL::pg_catalog.xid8 AS __pgt_xid, "
-	        "NULL::pg_catalog.\"char\" AS __pgt_action, s.* FROM " +
-	        source + " s WITH NO DATA");
+	        "NULL::pg_catalog.\"char\" AS __pgt_action" +
+	        BufferColumns(relid) + " FROM " + source + " s WITH NO DATA");
 	SpiExec("ALTER TABLE " + buffer +
 	        " ALTER COLUMN __pgt_xid SET NOT NULL, "
 	        "ALTER COLUMN __pgt_action SET NOT NULL");
