@@ -100,6 +100,7 @@ void PrepareDifferential(std::int64_t pgt_id, core::RefreshMode mode) {
 		return;
 	}
 	auto st = catalog::LoadById(pgt_id);
+	bridge::AsQueryOwner as_owner(st->owner); // the query is parsed only as its owner
 	delta::DeltaPlan plan = delta::PlanDelta(st->defining_query);
 	if (plan.shape == delta::Shape::kUnsupported) {
 		if (mode == core::RefreshMode::kDifferential) {
