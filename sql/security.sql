@@ -247,6 +247,10 @@ RESET ROLE;
 SET ROLE sec_hostile;
 SELECT pgtrickle.refresh_stream_table('sec_h.tip');
 \echo :SQLSTATE
+-- A new query is populated by a group refresh too.
+SELECT pgtrickle.alter_stream_table('sec_h.tip',
+    query => 'SELECT a.grp, count(*) AS n, sum(b.vb) AS s FROM sec_v.a JOIN sec_v.b ON a.id = b.id GROUP BY a.grp');
+\echo :SQLSTATE
 RESET ROLE;
 SELECT * FROM sec_v.a ORDER BY id;
 -- A role owning every member (here a superuser) may.
