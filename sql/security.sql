@@ -150,6 +150,29 @@ SELECT * FROM sec_seen;
 SELECT * FROM sec_escalated;
 
 -------------------------------------------------------------------------------
+-- A refresh may write only the stream table it refreshes: a trigger the owner put on its storage
+-- cannot use the refresh to write another stream table (whose owner granted DELETE, trusting
+-- that stream tables refuse DML).
+-------------------------------------------------------------------------------
+SET ROLE sec_victim;
+GRANT DELETE ON sec_v.up TO sec_hostile;
+RESET ROLE;
+SET ROLE sec_hostile;
+CREATE FUNCTION sec_h.wipe() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM sec_v.up;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER wipe AFTER INSERT ON sec_h.st_full FOR EACH STATEMENT EXECUTE FUNCTION sec_h.wipe();
+INSERT INTO sec_h.src VALUES (24, 'f');
+SELECT pgtrickle.refresh_stream_table('sec_h.st_full');
+\echo :SQLSTATE
+DROP TRIGGER wipe ON sec_h.st_full;
+RESET ROLE;
+SELECT count(*) FROM sec_v.up;
+SELECT * FROM sec_seen;
+
+-------------------------------------------------------------------------------
 -- Change capture runs as the extension owner: a source column of a hostile domain must not
 -- run the domain's CHECK there (the TRUNCATE marker row holds NULLs).
 -------------------------------------------------------------------------------

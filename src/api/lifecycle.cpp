@@ -447,7 +447,7 @@ PGT_FUNCTION(pgtrickle_alter_stream_table) {
 		} else {
 			// A suspended table keeps no rows of the old query: it is repopulated on resume.
 			bridge::AsQueryOwner as_owner(fresh->owner);
-			refresh::InternalWriteScope writing;
+			refresh::InternalWriteScope writing(fresh->relid);
 			SpiExec("DELETE FROM " + fresh->Qualified());
 		}
 	} else {

@@ -63,7 +63,7 @@ catalog::RefreshOutcome ExecuteFull(const catalog::StreamTable &st, Snapshot sna
 	catalog::RefreshOutcome outcome;
 	outcome.action = st.needs_reinit ? "REINITIALIZE" : "FULL";
 	bridge::AsQueryOwner as_owner(st.owner);
-	InternalWriteScope writing;
+	InternalWriteScope writing(st.relid);
 	SpiOptions options;
 	options.snapshot = snapshot;
 	auto deleted = SpiExec("DELETE FROM " + st.Qualified(), {}, options);
@@ -159,7 +159,7 @@ catalog::RefreshOutcome Execute(const catalog::StreamTable &st, Snapshot snapsho
 	if (!d.differential) {
 		return ExecuteFull(st, snapshot);
 	}
-	InternalWriteScope writing;
+	InternalWriteScope writing(st.relid);
 	return delta::ApplyDelta(st, d.plan, d.since, snapshot);
 }
 

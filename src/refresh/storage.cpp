@@ -68,7 +68,7 @@ bool ReshapeStorage(const catalog::StreamTable &st, const analyze::AnalyzedQuery
 		}
 	}
 	{
-		InternalWriteScope writing;
+		InternalWriteScope writing(st.relid);
 		SpiExec("DELETE FROM " + st.Qualified());
 	}
 	std::string alter = "ALTER TABLE " + st.Qualified() + " ";

@@ -15,6 +15,9 @@ namespace pgtrickle::refresh {
 
 namespace {
 
+// The storage tables being written, innermost last (scopes nest only a few deep).
+constexpr int kMaxDepth = 32;
+Oid writing[kMaxDepth];
 int internal_write_depth = 0;
 
 void OnXactEvent(XactEvent event, void *) {
@@ -23,9 +26,21 @@ void OnXactEvent(XactEvent event, void *) {
 	}
 }
 
+bool Writing(Oid relid) {
+	for (int i = 0; i < internal_write_depth && i < kMaxDepth; i++) {
+		if (writing[i] == relid) {
+			return true;
+		}
+	}
+	return false;
+}
+
 } // namespace
 
-InternalWriteScope::InternalWriteScope() {
+InternalWriteScope::InternalWriteScope(Oid relid) {
+	if (internal_write_depth < kMaxDepth) {
+		writing[internal_write_depth] = relid;
+	}
 	internal_write_depth++;
 }
 
@@ -48,9 +63,9 @@ PGT_FUNCTION(pgtrickle_block_dml) {
 			ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 			                errmsg("pgtrickle._block_dml() must be called as a trigger")));
 		}
-		if (refresh::internal_write_depth == 0) {
-			TriggerData *trigdata = (TriggerData *)fcinfo->context;
-			Relation rel = trigdata->tg_relation;
+		TriggerData *trigdata = (TriggerData *)fcinfo->context;
+		Relation rel = trigdata->tg_relation;
+		if (!refresh::Writing(RelationGetRelid(rel))) {
 			ereport(ERROR,
 			        (errcode(ERRCODE_WRONG_OBJECT_TYPE),
 			         errmsg("cannot modify stream table \"%s.%s\"",
