@@ -393,7 +393,8 @@ SELECT pgtrickle._wake_launcher();
 
 -------------------------------------------------------------------------------
 -- Change buffers are private; DIFFERENTIAL refreshes read them through this function, which
--- checks that the caller may read the whole source table.
+-- checks that the caller owns a stream table reading the source and may read the whole source
+-- table.
 -------------------------------------------------------------------------------
 
 CREATE FUNCTION pgtrickle._pending_changes(source oid, snapshot text, own_xid text, own_cid text)
@@ -402,4 +403,5 @@ LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgtrickle_pending_changes';
 COMMENT ON FUNCTION pgtrickle._pending_changes(oid, text, text, text) IS
-    'captured changes of a source not yet consumed by a frontier (requires SELECT on the source)';
+    'captured changes of a source not yet consumed by a frontier (for owners of its readers with '
+    'SELECT on the whole source)';

@@ -243,6 +243,22 @@ SELECT error_message FROM pgtrickle.pgt_refresh_history;
 \echo :SQLSTATE
 SELECT count(*) > 0 FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'st_full';
 RESET ROLE;
+-- The captured changes (old values of updated and deleted rows) are for the owners of the stream
+-- tables reading the source, even for a role that may read the source itself.
+SET ROLE sec_hostile;
+GRANT SELECT ON sec_h.src TO sec_reader;
+RESET ROLE;
+SET ROLE sec_reader;
+SELECT count(*) FROM pgtrickle._pending_changes('sec_h.src'::regclass, '1:1:', NULL, NULL)
+    AS b(x xid8, a "char", id int, v varchar(10), note text, note2 text);
+\echo :SQLSTATE
+RESET ROLE;
+-- A column definition list that does not describe the buffer is refused, not misread.
+SET ROLE sec_hostile;
+SELECT count(*) FROM pgtrickle._pending_changes('sec_h.src'::regclass, '1:1:', NULL, NULL)
+    AS b(x text, a text, id text, v text, note text, note2 text);
+\echo :SQLSTATE
+RESET ROLE;
 SELECT * FROM sec_seen;
 
 -- Refreshing a member of a consistency group refreshes the whole group: every member must be

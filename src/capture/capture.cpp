@@ -779,6 +779,18 @@ PGT_FUNCTION(pgtrickle_pending_changes) {
 	std::optional<std::string> buffer;
 	{
 		bridge::SpiScope spi;
+		// The change history is for the stream tables reading the source: their owners only.
+		auto consumer = bridge::SpiExec(
+		    "SELECT EXISTS (SELECT 1 FROM pgtrickle.pgt_change_tracking t "
+		    "JOIN pgtrickle.pgt_stream_tables s ON s.pgt_id = ANY (t.consumers) "
+		    "JOIN pg_catalog.pg_class c ON c.oid = s.pgt_relid WHERE t.source_relid = $1::oid "
+		    "AND pg_catalog.pg_has_role(c.relowner, 'USAGE')), $1::oid::pg_catalog.regclass::text",
+		    {std::to_string(relid)});
+		if (consumer.Get(0, 0) != "t") {
+			throw core::Error(
+			    "42501", "permission denied to read the changes of relation " + consumer.Get(0, 1),
+			    "Only the owners of stream tables reading it may.");
+		}
 		bridge::AsExtensionOwner as_owner;
 		buffer = capture::BufferOf(relid);
 	}
@@ -804,14 +816,24 @@ PGT_FUNCTION(pgtrickle_pending_changes) {
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 		}
 		Portal portal = SPI_cursor_open(NULL, plan, values, nulls, true);
+		// The caller's column definition list must describe the buffer's tuples exactly (a domain
+		// for its base type): they are returned as they are, and a wrong type would make the
+		// server read memory as something else.
+		TupleDesc have = portal->tupDesc;
+		TupleDesc want = rsinfo->setDesc;
+		bool same = have->natts == want->natts;
+		for (int i = 0; same && i < have->natts; i++) {
+			same = getBaseType(TupleDescAttr(have, i)->atttypid) ==
+			       getBaseType(TupleDescAttr(want, i)->atttypid);
+		}
+		if (!same) {
+			ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+			                errmsg("column definition list does not match the change buffer")));
+		}
 		for (;;) {
 			SPI_cursor_fetch(portal, true, 10000);
 			if (SPI_processed == 0) {
 				break;
-			}
-			if (SPI_tuptable->tupdesc->natts != rsinfo->setDesc->natts) {
-				ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
-				                errmsg("column definition list does not match the change buffer")));
 			}
 			for (uint64 i = 0; i < SPI_processed; i++) {
 				tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
