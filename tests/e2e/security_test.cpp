@@ -2,14 +2,18 @@
 // only"): the scheduler (a superuser session) refreshes a hostile role's stream tables FULL,
 // DIFFERENTIAL and REINITIALIZE; the hostile "IMMUTABLE" function in their queries must only ever
 // run as that role inside a security-restricted operation, must not make it superuser, and a
-// setting it plants in the session must not reach the scheduler's next refreshes.
+// setting it plants in the session must not reach the scheduler's next refreshes. Failure
+// messages (which may quote data values) reach neither the alert listeners nor other roles.
 #include "cluster.hpp"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace pgt::e2e {
 namespace {
@@ -134,6 +138,58 @@ END $$)sql");
 	c.Exec("SELECT pgtrickle.drop_stream_table('sec_e2e.st_diff')");
 	c.Exec("DROP SCHEMA sec_e2e CASCADE");
 	c.Exec("DROP ROLE sec_e2e_hostile");
+}
+
+// A failure message may quote data values: any role may LISTEN to the alerts, so the alert
+// carries only the SQLSTATE; the message is in the catalog, for the owner and pg_read_all_stats.
+TEST_F(SecurityTest, FailureMessagesStayWithTheOwner) {
+	Conn &c = *conn_;
+	c.Exec("DROP TABLE IF EXISTS sec_fail_src CASCADE");
+	c.Exec("DROP ROLE IF EXISTS sec_e2e_reader");
+	c.Exec("CREATE ROLE sec_e2e_reader");
+	c.Exec("CREATE TABLE sec_fail_src (id int PRIMARY KEY, v text)");
+	c.Exec("INSERT INTO sec_fail_src VALUES (1, '1')");
+	c.Exec("SELECT pgtrickle.create_stream_table('sec_fail', "
+	       "'SELECT id, v::int AS n FROM sec_fail_src', '1s', 'FULL')");
+	std::unique_ptr<Conn> listener = Connect();
+	listener->Exec("SET ROLE sec_e2e_reader");
+	listener->Exec("LISTEN pg_trickle_alert");
+	c.Exec("INSERT INTO sec_fail_src VALUES (2, 'xyzzy-secret')");
+
+	std::vector<std::string> payloads;
+	ASSERT_TRUE(WaitFor(
+	    [&] {
+		    for (const auto &[channel, payload] : listener->TakeNotifications()) {
+			    if (channel == "pg_trickle_alert" &&
+			        payload.find("refresh_failed") != std::string::npos)
+				    payloads.push_back(payload);
+		    }
+		    return !payloads.empty();
+	    },
+	    30s, 100ms));
+	for (const auto &payload : payloads) {
+		EXPECT_EQ(payload.find("xyzzy"), std::string::npos) << payload;
+		EXPECT_NE(payload.find("SQLSTATE 22P02"), std::string::npos) << payload;
+	}
+	EXPECT_NE(c.Scalar("SELECT last_error_message FROM pgtrickle.stream_tables_info "
+	                   "WHERE pgt_name = 'sec_fail'")
+	              .find("xyzzy"),
+	          std::string::npos);
+	EXPECT_EQ(listener->ScalarOpt("SELECT last_error_message FROM pgtrickle.stream_tables_info "
+	                              "WHERE pgt_name = 'sec_fail'"),
+	          std::nullopt);
+	EXPECT_EQ(listener->Scalar("SELECT count(*) FROM pgtrickle.refresh_history h "
+	                           "JOIN pgtrickle.pgt_stream_tables s USING (pgt_id) "
+	                           "WHERE s.pgt_name = 'sec_fail' AND h.error_message IS NOT NULL"),
+	          "0");
+	EXPECT_NE(c.Scalar("SELECT count(*) FROM pgtrickle.refresh_history h "
+	                   "JOIN pgtrickle.pgt_stream_tables s USING (pgt_id) "
+	                   "WHERE s.pgt_name = 'sec_fail' AND h.error_message LIKE '%xyzzy%'"),
+	          "0");
+	listener.reset();
+	c.Exec("SELECT pgtrickle.drop_stream_table('sec_fail')");
+	c.Exec("DROP TABLE sec_fail_src");
+	c.Exec("DROP ROLE sec_e2e_reader");
 }
 
 } // namespace
