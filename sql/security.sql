@@ -242,6 +242,13 @@ SELECT last_error_message FROM pgtrickle.pgt_stream_tables;
 SELECT error_message FROM pgtrickle.pgt_refresh_history;
 \echo :SQLSTATE
 SELECT count(*) > 0 FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'st_full';
+-- Monitoring stays usable for everyone.
+SELECT (SELECT count(*) FROM pgtrickle.pgt_status()) > 0 AS status,
+       (SELECT count(*) FROM pgtrickle.st_refresh_stats()) > 0 AS stats,
+       (SELECT count(*) FROM pgtrickle.pg_stat_stream_tables) > 0 AS stat_view,
+       (SELECT count(*) FROM pgtrickle.refresh_history) > 0 AS history,
+       (SELECT count(*) FROM pgtrickle.dependency_tree()) > 0 AS tree,
+       (SELECT count(*) FROM pgtrickle.health_check()) > 0 AS health;
 RESET ROLE;
 -- The captured changes (old values of updated and deleted rows) are for the owners of the stream
 -- tables reading the source, even for a role that may read the source itself.
