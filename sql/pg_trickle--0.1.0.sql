@@ -97,7 +97,9 @@ CREATE TABLE pgtrickle.pgt_change_tracking (
     buffer_schema  text NOT NULL,
     buffer_name    text NOT NULL,
     consumers      bigint[] NOT NULL DEFAULT '{}',
-    created_at     timestamptz NOT NULL DEFAULT now()
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    -- source attnums of the buffer's data columns (after __pgt_xid, __pgt_action), in order
+    captured_attnums smallint[] NOT NULL DEFAULT '{}'
 );
 COMMENT ON TABLE pgtrickle.pgt_change_tracking IS 'one row per source with change capture';
 
@@ -367,8 +369,13 @@ AS 'MODULE_PATHNAME', 'pgtrickle_on_ddl_end';
 CREATE EVENT TRIGGER pgtrickle_sql_drop ON sql_drop
     EXECUTE FUNCTION pgtrickle._on_sql_drop();
 CREATE EVENT TRIGGER pgtrickle_ddl_end ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE', 'ALTER VIEW', 'CREATE VIEW', 'ALTER MATERIALIZED VIEW')
+    WHEN TAG IN ('ALTER TABLE', 'ALTER VIEW', 'CREATE VIEW', 'ALTER MATERIALIZED VIEW',
+                 'ALTER TRIGGER')
     EXECUTE FUNCTION pgtrickle._on_ddl_end();
+-- Also under session_replication_role = replica (restores, replication tooling): change capture
+-- must follow ALTER TABLE whatever the role.
+ALTER EVENT TRIGGER pgtrickle_sql_drop ENABLE ALWAYS;
+ALTER EVENT TRIGGER pgtrickle_ddl_end ENABLE ALWAYS;
 
 -------------------------------------------------------------------------------
 -- Scheduler

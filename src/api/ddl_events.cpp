@@ -1,8 +1,9 @@
 // Event triggers that keep the catalog in step with DDL done outside the SQL API:
 //  * sql_drop: a dropped storage table (DROP TABLE, or DROP ... CASCADE of a source) takes its
 //    catalog rows with it;
-//  * ddl_command_end: renamed stream tables update pgt_schema/pgt_name, and ALTER on a source
-//    marks the stream tables reading it needs_reinit (SPEC §4).
+//  * ddl_command_end: renamed stream tables update pgt_schema/pgt_name, ALTER on a source
+//    marks the stream tables reading it needs_reinit (SPEC §4) when their output changes, and
+//    ALTER TABLE on a captured table evolves its change buffer in place (capture.hpp).
 #include "analyze/query_analysis.hpp"
 #include "bridge/guard.hpp"
 #include "bridge/search_path.hpp"
@@ -72,6 +73,7 @@ PGT_FUNCTION(pgtrickle_on_sql_drop) {
 		                      used.Get(0, 1) + " depends on it",
 		                  {}, "Drop or alter the stream table first.");
 	}
+	capture::RefuseCaptureTriggerDrop();
 	bridge::SpiExec("DELETE FROM pgtrickle.pgt_stream_tables WHERE pgt_relid IN ("
 	                "SELECT d.objid FROM pg_catalog.pg_event_trigger_dropped_objects() d "
 	                "WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
@@ -82,8 +84,12 @@ PGT_FUNCTION(pgtrickle_on_sql_drop) {
 
 PGT_FUNCTION(pgtrickle_on_ddl_end) {
 	RequireEventTrigger(fcinfo);
+	if (capture::InInternalDdl()) {
+		PG_RETURN_VOID(); // capture altering its own buffers and triggers
+	}
 	bridge::SpiScope spi;
 	bridge::AsExtensionOwner as_owner;
+	capture::RefuseCaptureTriggerAlter();
 	bridge::SpiExec("UPDATE pgtrickle.pgt_stream_tables st "
 	                "SET pgt_schema = n.nspname, pgt_name = c.relname, updated_at = now() "
 	                "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
@@ -130,14 +136,21 @@ PGT_FUNCTION(pgtrickle_on_ddl_end) {
 			                             : commands + " changed a source it reads");
 		}
 	}
-	// Capture triggers copy named columns: rebuild them for altered tracked tables.
+	// Altered tracked tables: their buffers follow the new columns in place, keeping pending
+	// changes (any ALTER TABLE: columns, RENAME, OWNER TO, SET (...), DISABLE TRIGGER, ...).
+	// ALTER TABLE of a parent changes its partitions and inheritance children too: tracked ones
+	// among them follow as well.
 	auto altered = bridge::SpiExec(
-	    "SELECT DISTINCT t.source_relid FROM pgtrickle.pgt_change_tracking t "
-	    "JOIN pg_catalog.pg_event_trigger_ddl_commands() cmd ON cmd.objid = t.source_relid "
+	    "WITH RECURSIVE altered(relid) AS ("
+	    "SELECT cmd.objid FROM pg_catalog.pg_event_trigger_ddl_commands() cmd "
 	    "WHERE cmd.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
-	    "AND cmd.command_tag = 'ALTER TABLE'");
+	    "AND cmd.command_tag = 'ALTER TABLE' "
+	    "UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN altered a "
+	    "ON i.inhparent = a.relid) "
+	    "SELECT t.source_relid FROM pgtrickle.pgt_change_tracking t "
+	    "WHERE t.source_relid IN (SELECT relid FROM altered) ORDER BY 1");
 	for (const auto &row : altered.rows) {
-		capture::RebuildCapture(static_cast<Oid>(std::stoul(*row[0])));
+		capture::EvolveCapture(static_cast<Oid>(std::stoul(*row[0])));
 	}
 	PG_RETURN_VOID();
 }

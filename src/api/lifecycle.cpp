@@ -323,6 +323,8 @@ PGT_FUNCTION(pgtrickle_create_stream_table) {
 	});
 	SpiExec("CREATE TRIGGER __pgt_block_dml BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON " +
 	        qualified + " FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._block_dml()");
+	// Also under session_replication_role = replica.
+	SpiExec("ALTER TABLE " + qualified + " ENABLE ALWAYS TRIGGER __pgt_block_dml");
 
 	std::int64_t pgt_id = 0;
 	{

@@ -4,6 +4,7 @@
 #include "bridge/security.hpp"
 #include "bridge/spi.hpp"
 #include "capture/frontier.hpp"
+#include "core/buffer_evolution.hpp"
 #include "core/visibility.hpp"
 #include "bridge/guard.hpp"
 #include "config/guc.hpp"
@@ -45,28 +46,255 @@ std::string OidList(const std::vector<Oid> &oids) {
 	return out + "}";
 }
 
-// The source's columns for the buffer's CREATE TABLE AS, a domain replaced by its base type: the
-// capture function runs as the extension owner, and a buffer column of a user's domain would
-// run the domain's CHECK and DEFAULT expressions (any function) when the TRUNCATE marker row
-// stores its NULLs.
-std::string BufferColumns(Oid relid) {
-	auto cols = SpiExec("SELECT a.attname, a.atttypid, a.atttypmod FROM pg_catalog.pg_attribute a "
-	                    "WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped "
-	                    "ORDER BY a.attnum",
-	                    {std::to_string(relid)});
-	std::string out;
-	for (const auto &row : cols.rows) {
-		Oid type = static_cast<Oid>(std::stoul(*row[1]));
-		int32 typmod = std::stoi(*row[2]);
-		const char *base = bridge::PgCall([&]() -> const char * {
-			int32 base_typmod = typmod;
-			Oid base_type = getBaseTypeAndTypmod(type, &base_typmod);
-			return base_type == type ? nullptr : format_type_with_typemod(base_type, base_typmod);
-		});
-		std::string column = "s." + QuoteIdent(*row[0]);
-		out += ", " + (base ? column + "::" + base + " AS " + QuoteIdent(*row[0]) : column);
+// Depth of DDL the capture code runs itself (on buffers, or enabling its own triggers): the
+// ddl_command_end event trigger ignores it.
+int internal_ddl_depth = 0;
+
+struct InternalDdl {
+	InternalDdl() {
+		internal_ddl_depth++;
+	}
+	~InternalDdl() {
+		internal_ddl_depth--;
+	}
+	InternalDdl(const InternalDdl &) = delete;
+	InternalDdl &operator=(const InternalDdl &) = delete;
+};
+
+using Column = core::CaptureColumn;
+
+// Every user column of relid in attnum order, dropped ones included (dropped = true), with the
+// type a change buffer stores it as: a domain's base type (and typmod). Buffers never hold domain
+// types: a domain's DEFAULT or CHECK expression would otherwise run with the extension owner's
+// rights whenever the capture function or EvolveCapture writes NULLs into the buffer.
+std::vector<Column> ColumnsOf(Oid relid) {
+	auto r = SpiExec(
+	    "WITH RECURSIVE c AS ("
+	    "SELECT a.attnum, a.attname, a.atttypid AS typid, a.atttypmod AS typmod, a.attcollation, "
+	    "a.attisdropped, 0 AS depth FROM pg_catalog.pg_attribute a "
+	    "WHERE a.attrelid = $1::oid AND a.attnum > 0 "
+	    "UNION ALL SELECT c.attnum, c.attname, t.typbasetype, "
+	    "CASE WHEN c.typmod = -1 THEN t.typtypmod ELSE c.typmod END, c.attcollation, "
+	    "c.attisdropped, c.depth + 1 FROM c JOIN pg_catalog.pg_type t ON t.oid = c.typid "
+	    "WHERE t.typtype = 'd') "
+	    "SELECT DISTINCT ON (c.attnum) c.attnum, c.attname, "
+	    "pg_catalog.format_type(c.typid, c.typmod), "
+	    "CASE WHEN c.attcollation <> 0 THEN (SELECT pg_catalog.quote_ident(n.nspname) "
+	    "|| '.' || pg_catalog.quote_ident(l.collname) FROM pg_catalog.pg_collation l "
+	    "JOIN pg_catalog.pg_namespace n ON n.oid = l.collnamespace "
+	    "WHERE l.oid = c.attcollation) END, "
+	    "c.typid || '/' || c.typmod || '/' || c.attcollation, c.attisdropped "
+	    "FROM c ORDER BY c.attnum, c.depth DESC",
+	    {std::to_string(relid)});
+	std::vector<Column> out;
+	for (const auto &row : r.rows) {
+		Column c;
+		c.attnum = std::stoi(*row[0]);
+		c.name = *row[1];
+		c.type_sql = *row[2] + (row[3] ? " COLLATE " + *row[3] : std::string());
+		c.type_key = *row[4];
+		c.dropped = *row[5] == "t";
+		out.push_back(std::move(c));
 	}
 	return out;
+}
+
+std::vector<Column> LiveColumns(std::vector<Column> columns) {
+	columns.erase(
+	    std::remove_if(columns.begin(), columns.end(), [](const Column &c) { return c.dropped; }),
+	    columns.end());
+	return columns;
+}
+
+// The buffer's meta columns; a source column cannot share their names.
+bool IsMetaColumn(const std::string &name) {
+	return name == "__pgt_xid" || name == "__pgt_action";
+}
+
+void RefuseMetaNames(Oid relid, const std::vector<Column> &live) {
+	for (const auto &c : live) {
+		if (IsMetaColumn(c.name)) {
+			std::string rel =
+			    SpiExec("SELECT $1::oid::regclass::text", {std::to_string(relid)}).Get(0, 0);
+			throw core::Error("42939",
+			                  "column name \"" + c.name + "\" of table " + rel +
+			                      " is reserved for pg_trickle change capture",
+			                  "Stream tables read " + rel +
+			                      ", and its change buffer uses this name for its own column.",
+			                  "Choose another column name.");
+		}
+	}
+}
+
+std::string Join(const std::vector<std::string> &items) {
+	std::string out;
+	for (std::size_t i = 0; i < items.size(); i++) {
+		out += (i ? ", " : "") + items[i];
+	}
+	return out;
+}
+
+std::string IntArray(const std::vector<int> &values) {
+	std::string out = "{";
+	for (std::size_t i = 0; i < values.size(); i++) {
+		out += (i ? "," : "") + std::to_string(values[i]);
+	}
+	return out + "}";
+}
+
+std::string CaptureFunctionOf(Oid relid, const std::string &schema) {
+	return QuoteIdent(schema) + "." + QuoteIdent("capture_" + std::to_string(relid));
+}
+
+// (Re)writes the capture function `function` of the tracked table relid, which appends every
+// change to `buffer`: CREATE OR REPLACE, so triggers keep pointing at it. Columns are referenced
+// by name in the triggering relation (the transition tables, or OLD/NEW) and inserted by
+// position into the buffer, whose data columns are the source's live columns in attnum order:
+// the function fits any relation with the source's column names (a partition, whatever its
+// attnums). As extension owner.
+void WriteCaptureFunction(Oid relid, const std::string &function, const std::string &buffer) {
+	std::vector<Column> live = LiveColumns(ColumnsOf(relid));
+	std::string new_values;
+	std::string old_values;
+	std::string new_row;
+	std::string old_row;
+	for (const auto &c : live) {
+		std::string col = QuoteIdent(c.name);
+		new_values += ", n." + col;
+		old_values += ", o." + col;
+		new_row += ", NEW." + col;
+		old_row += ", OLD." + col;
+	}
+	std::string xid = "pg_catalog.pg_current_xact_id()";
+	std::string insert = "INSERT INTO " + buffer + " ";
+	std::string body =
+	    "BEGIN\n"
+	    // Row triggers fire only under session_replication_role = replica (logical replication
+	    // apply workers fire no statement triggers); statement triggers only outside it.
+	    "  IF TG_LEVEL = 'ROW' THEN\n"
+	    "    IF TG_OP IN ('UPDATE', 'DELETE') THEN\n"
+	    "      " +
+	    insert + "VALUES (" + xid + ", 'D'" + old_row +
+	    ");\n"
+	    "    END IF;\n"
+	    "    IF TG_OP IN ('INSERT', 'UPDATE') THEN\n"
+	    "      " +
+	    insert + "VALUES (" + xid + ", 'I'" + new_row +
+	    ");\n"
+	    "    END IF;\n"
+	    "    RETURN NULL;\n"
+	    "  END IF;\n"
+	    "  IF TG_OP = 'INSERT' THEN\n"
+	    "    " +
+	    insert + "SELECT " + xid + ", 'I'" + new_values +
+	    " FROM __pgt_new n;\n"
+	    "  ELSIF TG_OP = 'UPDATE' THEN\n"
+	    "    " +
+	    insert + "SELECT " + xid + ", 'D'" + old_values +
+	    " FROM __pgt_old o;\n"
+	    "    " +
+	    insert + "SELECT " + xid + ", 'I'" + new_values +
+	    " FROM __pgt_new n;\n"
+	    "  ELSIF TG_OP = 'DELETE' THEN\n"
+	    "    " +
+	    insert + "SELECT " + xid + ", 'D'" + old_values +
+	    " FROM __pgt_old o;\n"
+	    "  ELSE\n"
+	    "    " +
+	    insert + "(__pgt_xid, __pgt_action) VALUES (" + xid +
+	    ", 'T');\n"
+	    "  END IF;\n"
+	    "  RETURN NULL;\n"
+	    "END\n";
+	SpiExec("CREATE OR REPLACE FUNCTION " + function +
+	        "() RETURNS trigger LANGUAGE plpgsql "
+	        "SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS " +
+	        QuoteLiteral(body));
+	SpiExec("REVOKE ALL ON FUNCTION " + function + "() FROM PUBLIC");
+}
+
+// The capture triggers of a source and when each fires (pg_trigger.tgenabled): statement
+// triggers with transition tables in sessions with session_replication_role origin or local
+// ('O'); one row trigger in replica sessions ('R'): logical replication apply workers fire row
+// triggers only, and replica-role bulk loads fire them too, so every change is captured exactly
+// once whatever the role; TRUNCATE, statement-level only, always ('A'). The row trigger of a
+// partitioned table is cloned to its partitions, so its name carries the source's oid: a
+// partition read by a stream table of its own has its own row trigger next to the clone.
+struct CaptureTrigger {
+	const char *name;       // the row trigger's name is followed by _<source oid>
+	const char *definition; // between CREATE TRIGGER <name> and ON <table>
+	const char *rest;       // after ON <table>
+	char fires;
+	const char *enable; // ALTER TABLE ... ENABLE <this> TRIGGER
+};
+
+constexpr CaptureTrigger kCaptureTriggers[] = {
+    {"__pgt_capture_ins", "AFTER INSERT", " REFERENCING NEW TABLE AS __pgt_new FOR EACH STATEMENT",
+     'O', ""},
+    {"__pgt_capture_upd", "AFTER UPDATE",
+     " REFERENCING OLD TABLE AS __pgt_old NEW TABLE AS __pgt_new FOR EACH STATEMENT", 'O', ""},
+    {"__pgt_capture_del", "AFTER DELETE", " REFERENCING OLD TABLE AS __pgt_old FOR EACH STATEMENT",
+     'O', ""},
+    {"__pgt_capture_trunc", "AFTER TRUNCATE", " FOR EACH STATEMENT", 'A', "ALWAYS "},
+    {"__pgt_capture_row", "AFTER INSERT OR UPDATE OR DELETE", " FOR EACH ROW", 'R', "REPLICA "},
+};
+
+std::string TriggerName(const CaptureTrigger &t, Oid relid) {
+	std::string name = t.name;
+	return t.fires == 'R' ? name + "_" + std::to_string(relid) : name;
+}
+
+// Creates the capture triggers relid lacks and gives each its firing mode back (a user's
+// ALTER TABLE ... DISABLE TRIGGER cannot switch capture off). ALTER TABLE recurses to the
+// clones of the row trigger on partitions. Takes ShareRowExclusiveLock on relid (if anything is
+// missing or was changed). As extension owner.
+void EnsureCaptureTriggers(Oid relid, const std::string &function) {
+	InternalDdl internal;
+	std::string source =
+	    SpiExec("SELECT $1::oid::regclass::text", {std::to_string(relid)}).Get(0, 0);
+	auto existing = SpiExec("SELECT tgname, tgenabled FROM pg_catalog.pg_trigger "
+	                        "WHERE tgrelid = $1::oid AND tgparentid = 0 "
+	                        "AND tgname LIKE '\\_\\_pgt\\_capture\\_%'",
+	                        {std::to_string(relid)});
+	std::string enable;
+	for (const auto &t : kCaptureTriggers) {
+		std::string name = TriggerName(t, relid);
+		std::optional<std::string> state;
+		for (const auto &row : existing.rows) {
+			if (*row[0] == name) {
+				state = *row[1];
+			}
+		}
+		if (!state) {
+			SpiExec("CREATE TRIGGER " + QuoteIdent(name) + " " + t.definition + " ON " + source +
+			        t.rest + " EXECUTE FUNCTION " + function + "()");
+			state = "O";
+		}
+		if (*state != std::string(1, t.fires)) {
+			enable += std::string(enable.empty() ? "" : ", ") + "ENABLE " + t.enable + "TRIGGER " +
+			          QuoteIdent(name);
+		}
+	}
+	if (!enable.empty()) {
+		SpiExec("ALTER TABLE " + source + " " + enable);
+	}
+}
+
+// Function and triggers of a tracked table, from its current columns: the one place capture
+// code is regenerated (after InstallCapture creates the buffer, and after every ALTER TABLE).
+void RegenerateCapture(Oid relid, const std::string &schema, const std::string &buffer) {
+	std::string function = CaptureFunctionOf(relid, schema);
+	WriteCaptureFunction(relid, function, buffer);
+	EnsureCaptureTriggers(relid, function);
+}
+
+// Appends a marker row (action 'T' or 'R', NULL data columns) to a buffer in the current
+// transaction.
+void WriteMarker(const std::string &buffer, char action) {
+	SpiExec("INSERT INTO " + buffer +
+	            " (__pgt_xid, __pgt_action) VALUES (pg_catalog.pg_current_xact_id(), "
+	            "$1::pg_catalog.\"char\")",
+	        {std::string(1, action)});
 }
 
 // Creates buffer, capture function and triggers for one table. As extension owner.
@@ -74,87 +302,35 @@ void InstallCapture(Oid relid) {
 	std::string schema = BufferSchema();
 	std::string buffer_name = "changes_" + std::to_string(relid);
 	std::string buffer = QuoteIdent(schema) + "." + QuoteIdent(buffer_name);
-	std::string function =
-	    QuoteIdent(schema) + "." + QuoteIdent("capture_" + std::to_string(relid));
-	std::string source =
-	    SpiExec("SELECT $1::oid::regclass::text", {std::to_string(relid)}).Get(0, 0);
+	std::vector<Column> live = LiveColumns(ColumnsOf(relid));
+	RefuseMetaNames(relid, live);
 
+	InternalDdl internal;
 	auto has_schema = SpiExec("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1", {schema});
 	if (has_schema.rows.empty()) {
 		SpiExec("CREATE SCHEMA " + QuoteIdent(schema));
 		SpiExec("REVOKE ALL ON SCHEMA " + QuoteIdent(schema) + " FROM PUBLIC");
 	}
-	// Same column types as the source (domains as their base types), no constraints (TRUNCATE
-	// markers carry NULLs).
-	SpiExec("CREATE TABLE " + buffer +
-	        " AS SELECT NULL::pg_catalog.xid8 AS __pgt_xid, "
-	        "NULL::pg_catalog.\"char\" AS __pgt_action" +
-	        BufferColumns(relid) + " FROM " + source + " s WITH NO DATA");
-	SpiExec("ALTER TABLE " + buffer +
-	        " ALTER COLUMN __pgt_xid SET NOT NULL, "
-	        "ALTER COLUMN __pgt_action SET NOT NULL");
+	// The source's columns with their (base) types and collations, no constraints or defaults
+	// (markers carry NULLs).
+	std::string columns =
+	    "__pgt_xid pg_catalog.xid8 NOT NULL, __pgt_action pg_catalog.\"char\" NOT NULL";
+	for (const auto &c : live) {
+		columns += ", " + QuoteIdent(c.name) + " " + c.type_sql;
+	}
+	SpiExec("CREATE TABLE " + buffer + " (" + columns + ")");
 	// No index: buffers are trimmed after every refresh, and an index on the xid costs writers
 	// more than the scans it would save (see docs/benchmarks.md).
 	SpiExec("REVOKE ALL ON " + buffer + " FROM PUBLIC");
 
-	auto cols =
-	    SpiExec("SELECT a.attname FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1::oid "
-	            "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-	            {std::to_string(relid)});
-	std::string target = "__pgt_xid, __pgt_action";
-	std::string new_values;
-	std::string old_values;
-	for (const auto &row : cols.rows) {
-		std::string col = QuoteIdent(*row[0]);
-		target += ", " + col;
-		new_values += ", n." + col;
-		old_values += ", o." + col;
+	RegenerateCapture(relid, schema, buffer);
+	std::vector<int> attnums;
+	for (const auto &c : live) {
+		attnums.push_back(c.attnum);
 	}
-	std::string insert = "INSERT INTO " + buffer + " (" + target + ") ";
-	std::string body = "BEGIN\n"
-	                   "  IF TG_OP = 'INSERT' THEN\n"
-	                   "    " +
-	                   insert + "SELECT pg_catalog.pg_current_xact_id(), 'I'" + new_values +
-	                   " FROM __pgt_new n;\n"
-	                   "  ELSIF TG_OP = 'UPDATE' THEN\n"
-	                   "    " +
-	                   insert + "SELECT pg_catalog.pg_current_xact_id(), 'D'" + old_values +
-	                   " FROM __pgt_old o;\n"
-	                   "    " +
-	                   insert + "SELECT pg_catalog.pg_current_xact_id(), 'I'" + new_values +
-	                   " FROM __pgt_new n;\n"
-	                   "  ELSIF TG_OP = 'DELETE' THEN\n"
-	                   "    " +
-	                   insert + "SELECT pg_catalog.pg_current_xact_id(), 'D'" + old_values +
-	                   " FROM __pgt_old o;\n"
-	                   "  ELSE\n"
-	                   "    INSERT INTO " +
-	                   buffer +
-	                   " (__pgt_xid, __pgt_action) "
-	                   "VALUES (pg_catalog.pg_current_xact_id(), 'T');\n"
-	                   "  END IF;\n"
-	                   "  RETURN NULL;\n"
-	                   "END\n";
-	SpiExec("CREATE FUNCTION " + function +
-	        "() RETURNS trigger LANGUAGE plpgsql "
-	        "SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS " +
-	        QuoteLiteral(body));
-	SpiExec("REVOKE ALL ON FUNCTION " + function + "() FROM PUBLIC");
-	SpiExec("CREATE TRIGGER __pgt_capture_ins AFTER INSERT ON " + source +
-	        " REFERENCING NEW TABLE AS __pgt_new FOR EACH STATEMENT EXECUTE FUNCTION " + function +
-	        "()");
-	SpiExec("CREATE TRIGGER __pgt_capture_upd AFTER UPDATE ON " + source +
-	        " REFERENCING OLD TABLE AS __pgt_old NEW TABLE AS __pgt_new FOR EACH STATEMENT "
-	        "EXECUTE FUNCTION " +
-	        function + "()");
-	SpiExec("CREATE TRIGGER __pgt_capture_del AFTER DELETE ON " + source +
-	        " REFERENCING OLD TABLE AS __pgt_old FOR EACH STATEMENT EXECUTE FUNCTION " + function +
-	        "()");
-	SpiExec("CREATE TRIGGER __pgt_capture_trunc AFTER TRUNCATE ON " + source +
-	        " FOR EACH STATEMENT EXECUTE FUNCTION " + function + "()");
-	SpiExec("INSERT INTO pgtrickle.pgt_change_tracking (source_relid, buffer_schema, buffer_name) "
-	        "VALUES ($1::oid, $2, $3)",
-	        {std::to_string(relid), schema, buffer_name});
+	SpiExec("INSERT INTO pgtrickle.pgt_change_tracking (source_relid, buffer_schema, buffer_name, "
+	        "captured_attnums) VALUES ($1::oid, $2, $3, $4::pg_catalog.int2[])",
+	        {std::to_string(relid), schema, buffer_name, IntArray(attnums)});
 }
 
 void DropCapture(Oid relid, const std::string &schema, const std::string &buffer_name,
@@ -168,7 +344,7 @@ void DropCapture(Oid relid, const std::string &schema, const std::string &buffer
 		std::string source =
 		    SpiExec("SELECT $1::oid::regclass::text", {std::to_string(relid)}).Get(0, 0);
 		auto triggers = SpiExec("SELECT tgname FROM pg_catalog.pg_trigger WHERE tgrelid = $1::oid "
-		                        "AND tgname LIKE '\\_\\_pgt\\_capture\\_%'",
+		                        "AND tgparentid = 0 AND tgname LIKE '\\_\\_pgt\\_capture\\_%'",
 		                        {std::to_string(relid)});
 		for (const auto &row : triggers.rows) {
 			SpiExec("DROP TRIGGER " + QuoteIdent(*row[0]) + " ON " + source);
@@ -256,20 +432,166 @@ void DetachConsumer(std::int64_t pgt_id) {
 	        {std::to_string(pgt_id)});
 }
 
-void RebuildCapture(Oid relid) {
+bool InInternalDdl() {
+	return internal_ddl_depth > 0;
+}
+
+void EvolveCapture(Oid relid) {
 	bridge::AsExtensionOwner as_owner;
-	auto t = SpiExec("SELECT buffer_schema, buffer_name, consumers::text "
+	auto t = SpiExec("SELECT buffer_schema, buffer_name, "
+	                 "pg_catalog.array_to_string(captured_attnums, ',') "
 	                 "FROM pgtrickle.pgt_change_tracking WHERE source_relid = $1::oid",
 	                 {std::to_string(relid)});
 	if (t.rows.empty()) {
 		return;
 	}
-	std::string consumers = *t.rows[0][2];
-	DropCapture(relid, *t.rows[0][0], *t.rows[0][1], true);
-	InstallCapture(relid);
-	SpiExec("UPDATE pgtrickle.pgt_change_tracking SET consumers = $2::bigint[] "
+	std::string schema = *t.rows[0][0];
+	std::string buffer = QuoteIdent(schema) + "." + QuoteIdent(*t.rows[0][1]);
+	std::vector<int> captured;
+	{
+		std::string list = t.rows[0][2].value_or("");
+		std::size_t pos = 0;
+		while (pos < list.size()) {
+			std::size_t comma = list.find(',', pos);
+			captured.push_back(std::stoi(list.substr(pos, comma - pos)));
+			pos = comma == std::string::npos ? list.size() : comma + 1;
+		}
+	}
+	std::vector<Column> source = ColumnsOf(relid);
+	RefuseMetaNames(relid, LiveColumns(source));
+	std::vector<Column> buffer_columns;
+	{
+		auto b = SpiExec("SELECT $1::regclass::oid", {buffer});
+		for (auto &c : LiveColumns(ColumnsOf(static_cast<Oid>(std::stoul(b.Get(0, 0)))))) {
+			if (!IsMetaColumn(c.name)) {
+				buffer_columns.push_back(std::move(c));
+			}
+		}
+	}
+	core::BufferEvolution plan = core::PlanBufferEvolution(captured, buffer_columns, source);
+
+	InternalDdl internal;
+	if (plan.needs_rebuild_marker) {
+		// A column changed type: its buffered values cannot be carried over, so the buffer gets a
+		// rebuild marker ('R'), which makes every consumer that has not consumed it refresh FULL,
+		// and the column's old values become NULL. The marker covers every consumer that still
+		// needs a row written before this ALTER TABLE: ALTER TABLE holds an AccessExclusiveLock on
+		// the source, so every transaction that wrote such a row committed before this one (or is
+		// this one, at an earlier command id). A frontier that does not see such a row therefore
+		// cannot see this transaction's marker either (nor, within this transaction, its later
+		// command id): that consumer rebuilds FULL. A frontier that sees the marker sees every
+		// older row, which it no longer needs: nobody reads a NULLed value. The marker is written
+		// even when the buffer looks empty: under REPEATABLE READ this transaction's snapshot may
+		// not see rows that writers committed while it waited for the lock.
+		WriteMarker(buffer, 'R');
+	}
+	std::vector<std::string> actions;
+	for (const auto &name : plan.drops) {
+		actions.push_back("DROP COLUMN " + QuoteIdent(name));
+	}
+	if (!actions.empty()) {
+		SpiExec("ALTER TABLE " + buffer + " " + Join(actions));
+	}
+	if (!plan.renames.empty()) {
+		// Through names no column has, so that renames that swap names cannot collide.
+		std::vector<std::string> taken;
+		for (const auto &c : buffer_columns) {
+			taken.push_back(c.name);
+		}
+		for (const auto &c : source) {
+			taken.push_back(c.name);
+		}
+		int counter = 0;
+		std::vector<std::string> temporary;
+		for (const auto &r : plan.renames) {
+			temporary.push_back(core::UnusedColumnName(taken, &counter));
+			SpiExec("ALTER TABLE " + buffer + " RENAME COLUMN " + QuoteIdent(r.first) + " TO " +
+			        QuoteIdent(temporary.back()));
+		}
+		for (std::size_t i = 0; i < plan.renames.size(); i++) {
+			SpiExec("ALTER TABLE " + buffer + " RENAME COLUMN " + QuoteIdent(temporary[i]) +
+			        " TO " + QuoteIdent(plan.renames[i].second));
+		}
+	}
+	actions.clear();
+	for (const auto &r : plan.retypes) {
+		actions.push_back("ALTER COLUMN " + QuoteIdent(r.first) + " TYPE " + r.second +
+		                  " USING NULL");
+	}
+	for (const auto &a : plan.adds) {
+		actions.push_back("ADD COLUMN " + QuoteIdent(a.first) + " " + a.second);
+	}
+	if (!actions.empty()) {
+		SpiExec("ALTER TABLE " + buffer + " " + Join(actions));
+	}
+	SpiExec("UPDATE pgtrickle.pgt_change_tracking SET captured_attnums = $2::pg_catalog.int2[] "
 	        "WHERE source_relid = $1::oid",
-	        {std::to_string(relid), consumers});
+	        {std::to_string(relid), IntArray(plan.attnums)});
+	RegenerateCapture(relid, schema, buffer);
+}
+
+void RefuseCaptureTriggerDrop() {
+	bridge::AsExtensionOwner as_owner;
+	std::string names = "{";
+	for (const auto &t : kCaptureTriggers) {
+		if (t.fires != 'R') {
+			names += std::string(names.size() > 1 ? "," : "") + t.name;
+		}
+	}
+	names += "}";
+	std::string row_prefix;
+	for (const auto &t : kCaptureTriggers) {
+		if (t.fires == 'R') {
+			row_prefix = std::string(t.name) + "_";
+		}
+	}
+	// The table is looked up by name: the trigger itself is gone from the catalog already (and
+	// when the table went too, nothing is left to protect).
+	auto dropped = SpiExec(
+	    "SELECT d.address_names[3], t.source_relid::pg_catalog.regclass::text "
+	    "FROM pg_catalog.pg_event_trigger_dropped_objects() d "
+	    "JOIN pgtrickle.pgt_change_tracking t ON t.source_relid = pg_catalog.to_regclass("
+	    "pg_catalog.quote_ident(d.address_names[1]) || '.' || "
+	    "pg_catalog.quote_ident(d.address_names[2])) "
+	    "WHERE d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass "
+	    "AND (d.address_names[3] = ANY ($1::text[]) OR d.address_names[3] = $2 || t.source_relid) "
+	    "LIMIT 1",
+	    {names, row_prefix});
+	if (!dropped.rows.empty()) {
+		throw core::Error("2BP01",
+		                  "cannot drop trigger " + dropped.Get(0, 0) + " on table " +
+		                      dropped.Get(0, 1) + " because pg_trickle captures its changes",
+		                  "Stream tables read " + dropped.Get(0, 1) +
+		                      "; without this trigger their changes would be lost.",
+		                  "Drop the stream tables that read it first.");
+	}
+}
+
+void RefuseCaptureTriggerAlter() {
+	// Capture triggers are the ones calling a capture function, whatever their name now.
+	auto altered = SpiExec(
+	    "SELECT t.tgname, t.tgrelid::pg_catalog.regclass::text "
+	    "FROM pg_catalog.pg_event_trigger_ddl_commands() cmd "
+	    "JOIN pg_catalog.pg_trigger t ON t.oid = cmd.objid "
+	    "JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid "
+	    "JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace "
+	    "WHERE cmd.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass "
+	    "AND cmd.command_tag = 'ALTER TRIGGER' AND p.proname LIKE 'capture\\_%' "
+	    "AND n.nspname IN (SELECT buffer_schema FROM pgtrickle.pgt_change_tracking) LIMIT 1");
+	if (!altered.rows.empty()) {
+		throw core::Error("0A000",
+		                  "cannot alter a change capture trigger of table " + altered.Get(0, 1),
+		                  "Trigger " + altered.Get(0, 0) +
+		                      " (as it would be named) captures the table's changes for stream "
+		                      "tables; pg_trickle manages it.");
+	}
+}
+
+void WriteRebuildMarker(Oid relid) {
+	bridge::AsExtensionOwner as_owner;
+	if (auto buffer = BufferOf(relid)) {
+		WriteMarker(*buffer, 'R');
+	}
 }
 
 std::vector<Oid> CapturedTablesOf(std::int64_t pgt_id) {
@@ -441,8 +763,15 @@ std::map<std::int64_t, bool> PendingForAll(const std::vector<catalog::StreamTabl
 	return pending;
 }
 
-bool HasPendingTruncate(const catalog::StreamTable &st) {
-	return AnyPending(st, " AND b.__pgt_action = 'T'");
+std::optional<std::string> PendingRebuildReason(const catalog::StreamTable &st) {
+	if (AnyPending(st, " AND b.__pgt_action = 'T'")) {
+		return std::string("a source was truncated");
+	}
+	if (AnyPending(st, " AND b.__pgt_action = 'R'")) {
+		return std::string("a source changed shape (a column changed type, or an upstream stream "
+		                   "table was rebuilt): its captured changes cannot be applied");
+	}
+	return std::nullopt;
 }
 
 std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_rows,

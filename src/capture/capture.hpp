@@ -1,6 +1,8 @@
 // Change capture (SPEC §5, issue "change capture"): statement-level AFTER triggers with transition
-// tables copy every change of a tracked base table into its change buffer
-// <change_buffer_schema>.changes_<relid>, shared by every stream table reading that table.
+// tables (and, under session_replication_role = replica, where logical replication apply workers
+// fire row triggers only, a row trigger) copy every change of a tracked base table into its change
+// buffer <change_buffer_schema>.changes_<relid>, shared by every stream table reading that table.
+// The buffer follows ALTER TABLE of the table in place (EvolveCapture), keeping pending changes.
 //
 // Which buffered changes a stream table has consumed is decided by transaction visibility, not by
 // sequence order: each buffer row carries the top-level xid of the writing transaction, and each
@@ -59,12 +61,34 @@ std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_r
 // C++ (core/visibility.hpp). Returns pgt_id -> pending for the given stream tables.
 std::map<std::int64_t, bool> PendingForAll(const std::vector<catalog::StreamTable> &tables);
 
-// Whether a TRUNCATE of a source is pending for st (forces the next refresh to be FULL).
-bool HasPendingTruncate(const catalog::StreamTable &st);
+// Why st's next refresh must be FULL because of a marker row in one of its buffers that its
+// frontier has not consumed: 'T' (a source was truncated) or 'R' (the buffered changes cannot be
+// carried over: a column changed type, or an upstream stream table was rebuilt); nullopt if none.
+std::optional<std::string> PendingRebuildReason(const catalog::StreamTable &st);
 
-// Recreates buffer, function and triggers of a tracked table after ALTER TABLE changed its
-// columns, keeping its consumers (whose next refresh is a full rebuild: needs_reinit).
-void RebuildCapture(Oid relid);
+// Brings the capture of a tracked table in line with its columns after ALTER TABLE, in the DDL's
+// transaction, keeping every pending change: buffer columns of dropped source columns are
+// dropped, renamed ones renamed, new ones appended; a column whose type (or collation) changed
+// gets an 'R' marker (every consumer that has not consumed it refreshes FULL) and NULL for its
+// old values. Then rewrites the capture function and recreates or re-enables the triggers.
+// No-op for untracked tables. Raises 42939 when a column takes a name the buffer reserves.
+// Runs as the extension owner. C++ regime; needs SPI.
+void EvolveCapture(Oid relid);
+
+// Writes an 'R' marker into relid's change buffer (if relid is tracked): every consumer that has
+// not consumed it rebuilds FULL. Used when a stream table's storage is rebuilt or reshaped.
+void WriteRebuildMarker(Oid relid);
+
+// In a sql_drop event trigger: raises 2BP01 when a capture trigger of a tracked table is being
+// dropped by hand (its changes would be lost); DropCapture removes the tracking row first.
+void RefuseCaptureTriggerDrop();
+
+// In a ddl_command_end event trigger: raises 0A000 when ALTER TRIGGER renamed a capture trigger
+// (the next ALTER TABLE would recreate it, and changes would be captured twice).
+void RefuseCaptureTriggerAlter();
+
+// Whether the capture code itself is running DDL (the ddl_command_end trigger ignores it).
+bool InInternalDdl();
 
 // Tables captured for st (it is one of their consumers).
 std::vector<Oid> CapturedTablesOf(std::int64_t pgt_id);

@@ -49,7 +49,8 @@ std::string RowsApplySql(const catalog::StreamTable &st, const DeltaPlan &plan) 
 	}
 	return "WITH d AS MATERIALIZED (\n" + plan.delta_sql + "\n), del AS (DELETE FROM " + table +
 	       " WHERE ctid = ANY (ARRAY(" + victims_nonnull + " UNION ALL " + victims_null +
-	       ")) RETURNING 1), ins AS (INSERT INTO " + table + " SELECT " + insert_cols +
+	       ")) RETURNING 1), ins AS (INSERT INTO " + table + " (" + st.column_list + ") SELECT " +
+	       insert_cols +
 	       " FROM d, pg_catalog.generate_series(1, d.__pgt_w) WHERE d.__pgt_w > 0 RETURNING 1) "
 	       "SELECT (SELECT count(*) FROM del), (SELECT count(*) FROM ins)";
 }
@@ -117,10 +118,10 @@ catalog::RefreshOutcome ApplyDelta(const catalog::StreamTable &st, const DeltaPl
 	auto deleted = SpiExec("DELETE FROM " + st.Qualified() + " s WHERE " +
 	                           GroupPredicate("s", plan, arrays, has_null),
 	                       {}, options);
-	auto inserted =
-	    SpiExec("INSERT INTO " + st.Qualified() + " SELECT * FROM (\n" + st.defining_query +
-	                "\n) AS q WHERE " + GroupPredicate("q", plan, arrays, has_null),
-	            {}, options);
+	auto inserted = SpiExec("INSERT INTO " + st.Qualified() + " (" + st.column_list +
+	                            ") SELECT * FROM (\n" + st.defining_query + "\n) AS q WHERE " +
+	                            GroupPredicate("q", plan, arrays, has_null),
+	                        {}, options);
 	outcome.rows_deleted = static_cast<std::int64_t>(deleted.processed);
 	outcome.rows_inserted = static_cast<std::int64_t>(inserted.processed);
 	return outcome;
@@ -131,8 +132,8 @@ std::string DescribeApply(const catalog::StreamTable &st, const DeltaPlan &plan)
 		return RowsApplySql(st, plan);
 	}
 	return "-- affected groups:\n" + plan.delta_sql + "\n-- then DELETE FROM " + st.Qualified() +
-	       " WHERE <group key in affected>; INSERT INTO " + st.Qualified() +
-	       " SELECT * FROM (<defining query>) q WHERE <group key in affected>";
+	       " WHERE <group key in affected>; INSERT INTO " + st.Qualified() + " (" + st.column_list +
+	       ") SELECT * FROM (<defining query>) q WHERE <group key in affected>";
 }
 
 } // namespace pgtrickle::delta

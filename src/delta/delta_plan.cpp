@@ -225,7 +225,7 @@ std::string LeafSql(Oid relid, LeafMode mode) {
 		std::string rows = "SELECT " + b.select_list + ", CASE b.__pgt_action WHEN 'I' THEN " +
 		                   insert_weight + "::pg_catalog.int8 ELSE " + delete_weight +
 		                   "::pg_catalog.int8 END AS __pgt_w FROM " + changes +
-		                   " WHERE b.__pgt_action <> 'T'";
+		                   " WHERE b.__pgt_action IN ('I', 'D')";
 		if (!can_net) {
 			return rows;
 		}

@@ -110,8 +110,8 @@ ModeDecision DecideMode(const catalog::StreamTable &st) {
 		           "level security on a source)";
 		return d;
 	}
-	if (capture::HasPendingTruncate(st)) {
-		d.reason = "a source was truncated";
+	if (auto rebuild = capture::PendingRebuildReason(st)) {
+		d.reason = *rebuild;
 		return d;
 	}
 	std::int64_t source_rows = 0;
@@ -141,6 +141,9 @@ catalog::StreamTable Reinitialize(const catalog::StreamTable &st) {
 		analyzed = analyze::AnalyzeQuery(st.defining_query, st.schema, st.name);
 		ReshapeStorage(st, analyzed);
 	}
+	// Readers of this stream table rebuild FULL rather than apply a delete and re-insert of every
+	// row (ReshapeStorage already marked them when the storage changed shape).
+	capture::WriteRebuildMarker(st.relid);
 	RecordQuery(st.pgt_id, analyzed, nullptr);
 	capture::AttachConsumer(st.pgt_id, capture::BaseTablesOf(st.deps, nullptr));
 	catalog::StreamTable fresh = *catalog::LoadById(st.pgt_id);

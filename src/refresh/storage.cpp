@@ -4,6 +4,7 @@
 #include "bridge/guard.hpp"
 #include "bridge/security.hpp"
 #include "bridge/spi.hpp"
+#include "capture/capture.hpp"
 #include "refresh/write_guard.hpp"
 
 #include <algorithm>
@@ -78,6 +79,9 @@ bool ReshapeStorage(const catalog::StreamTable &st, const analyze::AnalyzedQuery
 	if (!actions.empty()) {
 		SpiExec(alter);
 	}
+	// The storage is a captured source of the stream tables reading this one: whatever its
+	// buffer holds for them (the rows deleted above, in the old shape), they rebuild FULL.
+	capture::WriteRebuildMarker(st.relid);
 	return true;
 }
 
