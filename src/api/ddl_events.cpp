@@ -140,15 +140,15 @@ PGT_FUNCTION(pgtrickle_on_ddl_end) {
 	// changes (any ALTER TABLE: columns, RENAME, OWNER TO, SET (...), DISABLE TRIGGER, ...).
 	// ALTER TABLE of a parent changes its partitions and inheritance children too: tracked ones
 	// among them follow as well.
-	auto altered = bridge::SpiExec(
-	    "WITH RECURSIVE altered(relid) AS ("
-	    "SELECT cmd.objid FROM pg_catalog.pg_event_trigger_ddl_commands() cmd "
-	    "WHERE cmd.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
-	    "AND cmd.command_tag = 'ALTER TABLE' "
-	    "UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN altered a "
-	    "ON i.inhparent = a.relid) "
-	    "SELECT t.source_relid FROM pgtrickle.pgt_change_tracking t "
-	    "WHERE t.source_relid IN (SELECT relid FROM altered) ORDER BY 1");
+	auto altered =
+	    bridge::SpiExec("WITH RECURSIVE altered(relid) AS ("
+	                    "SELECT cmd.objid FROM pg_catalog.pg_event_trigger_ddl_commands() cmd "
+	                    "WHERE cmd.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+	                    "AND cmd.command_tag = 'ALTER TABLE' "
+	                    "UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN altered a "
+	                    "ON i.inhparent = a.relid) "
+	                    "SELECT t.source_relid FROM pgtrickle.pgt_change_tracking t "
+	                    "WHERE t.source_relid IN (SELECT relid FROM altered) ORDER BY 1");
 	for (const auto &row : altered.rows) {
 		capture::EvolveCapture(static_cast<Oid>(std::stoul(*row[0])));
 	}
