@@ -204,11 +204,14 @@ std::optional<std::string> FirstNonImmutable(Query *q) {
 	std::string kind = volatility == PROVOLATILE_VOLATILE ? "VOLATILE" : "STABLE";
 	if (OidIsValid(state.op)) {
 		return "the " + kind + " operator " +
-		       std::string(PgCall([&] { return format_operator(state.op); })) + " (function " +
-		       PgCall([&] { return format_procedure(state.func); }) + ")";
+		       std::string(PgCall([&] { return format_operator(state.op); }));
 	}
 	return "the " + kind + " function " +
 	       std::string(PgCall([&] { return format_procedure(state.func); }));
+}
+
+std::optional<std::string> TimeDependence(const std::string &defining_query) {
+	return FirstNonImmutable(ParseRewritten(defining_query));
 }
 
 std::vector<std::string> FunctionsReadingTables(const std::string &defining_query) {

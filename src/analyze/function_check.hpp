@@ -20,6 +20,10 @@ namespace pgtrickle::analyze {
 // none. C++ regime.
 std::optional<std::string> FirstNonImmutable(Query *q);
 
+// FirstNonImmutable of the parsed and rewritten defining query: why its result can change while
+// its sources do not (such a query is never skipped as "no new data"). C++ regime.
+std::optional<std::string> TimeDependence(const std::string &defining_query);
+
 // User-defined functions called anywhere in the (parsed and rewritten) defining query whose body
 // may read tables, one description each (e.g. "public.price_of(integer) (LANGUAGE sql, reads
 // public.prices)"). The check is one level deep: functions called by those functions are not

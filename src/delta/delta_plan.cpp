@@ -97,7 +97,7 @@ void CheckWholeQuery(Query *top) {
 	}
 	if (refs.whole_row) {
 		Reject("whole-row references to a table or view (such as \"SELECT t FROM t\" or "
-		       "\"row_to_json(t)\")");
+		       "\"count(t.*)\")");
 	}
 }
 
