@@ -100,7 +100,12 @@ SELECT pgtrickle.create_stream_table('id_coll_rows', 'SELECT id, s FROM id_coll'
                                      refresh_mode => 'DIFFERENTIAL');
 SELECT pgtrickle.create_stream_table('id_coll_s', 'SELECT s FROM id_coll',
                                      refresh_mode => 'DIFFERENTIAL');
+-- The output is plain text, the source's collation is not: changes are netted by identity too.
+SELECT pgtrickle.create_stream_table('id_coll_c', 'SELECT id, s COLLATE "C" AS s FROM id_coll',
+                                     refresh_mode => 'DIFFERENTIAL');
 UPDATE id_coll SET s = 'A' WHERE id = 1;
+SELECT * FROM pg_temp.check('id_coll_c');
+SELECT * FROM id_coll_c ORDER BY id;
 SELECT * FROM pg_temp.check('id_coll_rows');
 SELECT * FROM pg_temp.check('id_coll_s');
 SELECT * FROM id_coll_rows ORDER BY id;
@@ -122,9 +127,13 @@ CREATE TABLE id_cit (id int PRIMARY KEY, c citext);
 INSERT INTO id_cit VALUES (1, 'x'), (2, 'y');
 SELECT pgtrickle.create_stream_table('id_cit_st', 'SELECT c, id FROM id_cit',
                                      refresh_mode => 'DIFFERENTIAL');
+SELECT pgtrickle.create_stream_table('id_cit_text', 'SELECT id, c::text AS t FROM id_cit',
+                                     refresh_mode => 'DIFFERENTIAL');
 UPDATE id_cit SET c = 'X' WHERE id = 1;
 SELECT * FROM pg_temp.check('id_cit_st');
 SELECT * FROM id_cit_st ORDER BY id;
+SELECT * FROM pg_temp.check('id_cit_text');
+SELECT * FROM id_cit_text ORDER BY id;
 
 -------------------------------------------------------------------------------
 -- NULLs everywhere, duplicates (a multiset), DISTINCT and grouping with NULL keys
