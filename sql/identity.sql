@@ -100,6 +100,14 @@ SELECT pgtrickle.create_stream_table('id_coll_rows', 'SELECT id, s FROM id_coll'
                                      refresh_mode => 'DIFFERENTIAL');
 SELECT pgtrickle.create_stream_table('id_coll_s', 'SELECT s FROM id_coll',
                                      refresh_mode => 'DIFFERENTIAL');
+-- Pending changes keep the column's collation: a new 'A' passes the case-insensitive filter.
+SELECT pgtrickle.create_stream_table('id_coll_filter', 'SELECT id FROM id_coll WHERE s = ''a''',
+                                     refresh_mode => 'DIFFERENTIAL');
+INSERT INTO id_coll VALUES (4, 'A');
+SELECT * FROM pg_temp.check('id_coll_filter');
+SELECT * FROM id_coll_filter ORDER BY id;
+DELETE FROM id_coll WHERE id = 4;
+SELECT * FROM pg_temp.check('id_coll_filter');
 -- The output is plain text, the source's collation is not: changes are netted by identity too.
 SELECT pgtrickle.create_stream_table('id_coll_c', 'SELECT id, s COLLATE "C" AS s FROM id_coll',
                                      refresh_mode => 'DIFFERENTIAL');

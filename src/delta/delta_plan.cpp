@@ -249,9 +249,16 @@ std::string LeafSql(Oid relid, LeafMode mode) {
 		for (int i = 0; i < desc->natts; i++) {
 			Form_pg_attribute att = TupleDescAttr(desc, i);
 			if (!att->attisdropped) {
-				out =
-				    lappend(out, psprintf("%s %s", quote_identifier(NameStr(att->attname)),
-				                          format_type_with_typemod(att->atttypid, att->atttypmod)));
+				// The column's collation too: a pending 'A' must compare like the table's 'A'
+				// (s = 'a' under a case-insensitive collation), not under the type's default.
+				const char *collate = "";
+				if (OidIsValid(att->attcollation) &&
+				    att->attcollation != get_typcollation(att->atttypid)) {
+					collate = psprintf(" COLLATE %s", generate_collation_name(att->attcollation));
+				}
+				out = lappend(out, psprintf("%s %s%s", quote_identifier(NameStr(att->attname)),
+				                            format_type_with_typemod(att->atttypid, att->atttypmod),
+				                            collate));
 			}
 		}
 		relation_close(rel_handle, AccessShareLock);
