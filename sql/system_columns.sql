@@ -59,6 +59,18 @@ SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type, c.collname
 FROM pg_attribute a LEFT JOIN pg_collation c ON c.oid = a.attcollation AND a.attcollation <> 100
 WHERE a.attrelid = 'sc_comp'::regclass AND a.attnum > 0 ORDER BY a.attnum;
 
+-- TABLESAMPLE picks rows by where they are stored: 0A000 for DIFFERENTIAL.
+SELECT pgtrickle.create_stream_table('sc_st', 'SELECT id FROM sc_t TABLESAMPLE SYSTEM (50)',
+                                     refresh_mode => 'DIFFERENTIAL');
+-- A source without columns (its rows still count).
+CREATE TABLE sc_nocols ();
+INSERT INTO sc_nocols DEFAULT VALUES;
+SELECT pgtrickle.create_stream_table('sc_nocols_st', 'SELECT t.id FROM sc_t t, sc_nocols',
+                                     refresh_mode => 'DIFFERENTIAL');
+INSERT INTO sc_nocols DEFAULT VALUES;
+SELECT pgtrickle.refresh_stream_table('sc_nocols_st');
+SELECT id, count(*) FROM sc_nocols_st GROUP BY id ORDER BY id;
+
 -- Queries without a source, ORDER BY, GROUP BY ordinal, empty sources, self-joins.
 SELECT pgtrickle.create_stream_table('sc_values', 'VALUES (1, ''x''), (2, NULL)',
                                      refresh_mode => 'DIFFERENTIAL');
@@ -92,14 +104,15 @@ SELECT * FROM sc_misc4 ORDER BY id;
 SELECT * FROM sc_misc5 ORDER BY v, nos;
 SELECT s.pgt_name, h.action
 FROM pgtrickle.pgt_refresh_history h JOIN pgtrickle.pgt_stream_tables s USING (pgt_id)
-WHERE s.pgt_name LIKE 'sc\_misc%' AND h.initiated_by = 'MANUAL' ORDER BY s.pgt_name;
+WHERE (s.pgt_name LIKE 'sc\_misc%' OR s.pgt_name = 'sc_nocols_st') AND h.initiated_by = 'MANUAL'
+ORDER BY s.pgt_name;
 
 -- Clean up.
 SET client_min_messages = warning;
 SELECT pgtrickle.drop_stream_table(pgt_schema || '.' || pgt_name)
 FROM pgtrickle.pgt_stream_tables WHERE pgt_name LIKE 'sc\_%' ORDER BY pgt_id DESC;
 DROP VIEW sc_v;
-DROP TABLE sc_t, sc_empty;
+DROP TABLE sc_t, sc_empty, sc_nocols;
 DROP TYPE sc_pair;
 DROP COLLATION sc_c;
 RESET client_min_messages;

@@ -145,6 +145,10 @@ void CheckSpj(Query *q, bool top) {
 			    PgCall([&] { return has_subclass(rte->relid); })) {
 				Reject("tables with inheritance children (their changes are not captured)");
 			}
+			if (rte->tablesample != nullptr) {
+				Reject("TABLESAMPLE (the sample depends on where rows are stored, not on their "
+				       "values)");
+			}
 			if (rte->relkind != RELKIND_RELATION && rte->relkind != RELKIND_PARTITIONED_TABLE) {
 				Reject(rte->relkind == RELKIND_MATVIEW ? "materialized views as sources"
 				                                       : "foreign tables as sources");
@@ -200,6 +204,11 @@ LeafColumns ColumnsOf(Oid relid, const char *alias) {
 	return out;
 }
 
+// A column list followed by more columns: "a, b, " (nothing for a table without columns).
+std::string Prefix(const std::string &list) {
+	return list.empty() ? list : list + ", ";
+}
+
 // Sums the weights (column __pgt_w) of the rows of `rows` per identical row and keeps the rows
 // whose net weight is not 0. "Identical" is binary identity of every column (record image
 // equality, NULLs equal), never the types' "=": 1.0 and 1.00, 'a' and 'A' under a
@@ -212,8 +221,8 @@ std::string NetByIdentity(const std::string &rows, const std::vector<std::string
 		x_cols += (i ? ", " : "") + std::string("x.") + cols[i];
 		n_cols += (i ? ", " : "") + std::string("n.") + cols[i];
 	}
-	return "SELECT " + n_cols + ", n.__pgt_w FROM (SELECT " + x_cols +
-	       ", (pg_catalog.sum(x.__pgt_w) OVER __pgt_p)::pg_catalog.int8 AS __pgt_w, "
+	return "SELECT " + Prefix(n_cols) + "n.__pgt_w FROM (SELECT " + Prefix(x_cols) +
+	       "(pg_catalog.sum(x.__pgt_w) OVER __pgt_p)::pg_catalog.int8 AS __pgt_w, "
 	       "pg_catalog.rank() OVER __pgt_p AS __pgt_rank, pg_catalog.row_number() OVER __pgt_p "
 	       "AS __pgt_row FROM (" +
 	       rows + ") x WINDOW __pgt_p AS (ORDER BY ROW(" + x_cols +
@@ -271,17 +280,17 @@ std::string LeafSql(Oid relid, LeafMode mode) {
 	std::string changes = "pgtrickle._pending_changes(" + std::to_string(relid) +
 	                      "::pg_catalog.oid, $1, $2, $3) AS b(" + coldefs + ")";
 	std::string new_sql =
-	    "SELECT " + r.select_list + ", 1::pg_catalog.int8 AS __pgt_w FROM " + rel + " r";
+	    "SELECT " + Prefix(r.select_list) + "1::pg_catalog.int8 AS __pgt_w FROM " + rel + " r";
 	// Changes are netted per row first (NetByIdentity): a row inserted and then fixed (or
 	// deleted) before the refresh cancels out and its values are never evaluated by the query's
 	// expressions (which could fail on them, e.g. a division by zero), while an update that
 	// changes only a value's representation (1.0 -> 1.00, 'a' -> 'A' under a case-insensitive
 	// collation) stays a delete and an insert.
 	auto weighted = [&](const char *insert_weight, const char *delete_weight) {
-		std::string rows = "SELECT " + b.select_list + ", CASE b.__pgt_action WHEN 'I' THEN " +
-		                   insert_weight + "::pg_catalog.int8 ELSE " + delete_weight +
-		                   "::pg_catalog.int8 END AS __pgt_w FROM " + changes +
-		                   " WHERE b.__pgt_action <> 'T'";
+		std::string rows =
+		    "SELECT " + Prefix(b.select_list) + "CASE b.__pgt_action WHEN 'I' THEN " +
+		    insert_weight + "::pg_catalog.int8 ELSE " + delete_weight +
+		    "::pg_catalog.int8 END AS __pgt_w FROM " + changes + " WHERE b.__pgt_action <> 'T'";
 		std::size_t natts = static_cast<std::size_t>(list_length(b.names) - 1);
 		std::vector<std::string> cols;
 		for (std::size_t i = 0; i < natts; i++) {
