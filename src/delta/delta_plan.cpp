@@ -209,17 +209,93 @@ std::string Prefix(const std::string &list) {
 	return list.empty() ? list : list + ", ";
 }
 
+// How NetByIdentity tells the values of a column apart (its type's "=" is not always identity).
+enum class ImageKind {
+	kEquality, // "=" is binary identity: integers, bool, date/time, uuid, bytea, and text under
+	           // a deterministic collation (compared with memcmp)
+	kNumeric,  // "=" and the same display scale (1.0 = 1.00)
+	kFloat4,   // "=" and the same bits (0 = -0)
+	kFloat8,
+	kBytewise, // text under a nondeterministic collation: "=" and the same bytes
+	kOther,    // anything else (arrays, composites, json, citext, interval, ...)
+};
+
+// PG regime.
+ImageKind ImageKindOf(Oid type, Oid collation) {
+	switch (getBaseType(type)) {
+	case INT2OID:
+	case INT4OID:
+	case INT8OID:
+	case OIDOID:
+	case BOOLOID:
+	case CHAROID:
+	case DATEOID:
+	case TIMEOID:
+	case TIMESTAMPOID:
+	case TIMESTAMPTZOID:
+	case UUIDOID:
+	case BYTEAOID:
+		return ImageKind::kEquality;
+	case NUMERICOID:
+		return ImageKind::kNumeric;
+	case FLOAT4OID:
+		return ImageKind::kFloat4;
+	case FLOAT8OID:
+		return ImageKind::kFloat8;
+	case TEXTOID:
+	case VARCHAROID:
+		if (!OidIsValid(collation)) {
+			return ImageKind::kOther;
+		}
+		return get_collation_isdeterministic(collation) ? ImageKind::kEquality
+		                                                : ImageKind::kBytewise;
+	default:
+		return ImageKind::kOther;
+	}
+}
+
 // Sums the weights (column __pgt_w) of the rows of `rows` per identical row and keeps the rows
-// whose net weight is not 0. "Identical" is binary identity of every column (record image
-// equality, NULLs equal), never the types' "=": 1.0 and 1.00, 'a' and 'A' under a
-// case-insensitive collation, 0 and -0 stay apart. Works for every type, with or without
-// equality. The rows are sorted by image; rank() = row_number() picks one row per peer group.
-std::string NetByIdentity(const std::string &rows, const std::vector<std::string> &cols) {
+// whose net weight is not 0. "Identical" is binary identity of every column (NULLs equal), never
+// the types' "=": 1.0 and 1.00, 'a' and 'A' under a case-insensitive collation, 0 and -0 stay
+// apart. When every column's kind is known, a GROUP BY on the columns refined by what "=" misses
+// (numeric scale, float bits, the bytes of a string) does it by hashing; otherwise the rows are
+// sorted by record image (`*<`, which works for every type, with or without equality) and
+// rank() = row_number() picks one row per peer group, whose frame sum is its net weight.
+std::string NetByIdentity(const std::string &rows, const std::vector<std::string> &cols,
+                          const std::vector<ImageKind> &kinds) {
 	std::string x_cols;
 	std::string n_cols;
+	std::string group_by;
+	bool hashable = !cols.empty() && kinds.size() == cols.size();
 	for (std::size_t i = 0; i < cols.size(); i++) {
-		x_cols += (i ? ", " : "") + std::string("x.") + cols[i];
+		std::string x = std::string("x.") + cols[i];
+		x_cols += (i ? ", " : "") + x;
 		n_cols += (i ? ", " : "") + std::string("n.") + cols[i];
+		group_by += (i ? ", " : "") + x;
+		switch (hashable ? kinds[i] : ImageKind::kOther) {
+		case ImageKind::kEquality:
+			break;
+		case ImageKind::kNumeric:
+			group_by += ", pg_catalog.scale(" + x + ")";
+			break;
+		case ImageKind::kFloat4:
+			group_by += ", pg_catalog.float4send(" + x + ")";
+			break;
+		case ImageKind::kFloat8:
+			group_by += ", pg_catalog.float8send(" + x + ")";
+			break;
+		case ImageKind::kBytewise:
+			group_by += ", (" + x + " COLLATE \"C\")";
+			break;
+		case ImageKind::kOther:
+			hashable = false;
+			break;
+		}
+	}
+	if (hashable) {
+		return "SELECT " + n_cols + ", n.__pgt_w FROM (SELECT " + x_cols +
+		       ", pg_catalog.sum(x.__pgt_w)::pg_catalog.int8 AS __pgt_w FROM (" + rows +
+		       ") x GROUP BY " + group_by + ") n WHERE n.__pgt_w <> 0";
 	}
 	return "SELECT " + Prefix(n_cols) + "n.__pgt_w FROM (SELECT " + Prefix(x_cols) +
 	       "(pg_catalog.sum(x.__pgt_w) OVER __pgt_p)::pg_catalog.int8 AS __pgt_w, "
@@ -286,6 +362,17 @@ std::string LeafSql(Oid relid, LeafMode mode) {
 	// expressions (which could fail on them, e.g. a division by zero), while an update that
 	// changes only a value's representation (1.0 -> 1.00, 'a' -> 'A' under a case-insensitive
 	// collation) stays a delete and an insert.
+	std::vector<ImageKind> kinds;
+	PgCall([&] {
+		Relation rel_handle = relation_open(relid, AccessShareLock);
+		TupleDesc desc = RelationGetDescr(rel_handle);
+		for (int i = 0; i < desc->natts; i++) {
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+			kinds.push_back(att->attisdropped ? ImageKind::kEquality // NULL::int4 placeholder
+			                                  : ImageKindOf(att->atttypid, att->attcollation));
+		}
+		relation_close(rel_handle, AccessShareLock);
+	});
 	auto weighted = [&](const char *insert_weight, const char *delete_weight) {
 		std::string rows =
 		    "SELECT " + Prefix(b.select_list) + "CASE b.__pgt_action WHEN 'I' THEN " +
@@ -296,7 +383,7 @@ std::string LeafSql(Oid relid, LeafMode mode) {
 		for (std::size_t i = 0; i < natts; i++) {
 			cols.push_back(QuoteIdent(AliasOf(b.names, i)));
 		}
-		return NetByIdentity(rows, cols);
+		return NetByIdentity(rows, cols, kinds);
 	};
 	switch (mode) {
 	case LeafMode::kNew:
@@ -567,12 +654,16 @@ DeltaPlan PlanDelta(const std::string &defining_query) {
 			                 ColumnAliases(n, true) + ")";
 		} else {
 			std::vector<std::string> names;
+			std::vector<ImageKind> kinds;
 			for (std::size_t i = 0; i < n; i++) {
 				names.push_back("__pgt_c" + std::to_string(i + 1));
+				Node *expr = (Node *)((TargetEntry *)list_nth(top->targetList, outputs[i]))->expr;
+				kinds.push_back(
+				    PgCall([&] { return ImageKindOf(exprType(expr), exprCollation(expr)); }));
 			}
 			plan.delta_sql = NetByIdentity("SELECT * FROM (\n" + all_variants + "\n) AS v(" +
 			                                   ColumnAliases(n, true) + ")",
-			                               names);
+			                               names, kinds);
 		}
 	} catch (const Unsupported &u) {
 		plan.shape = Shape::kUnsupported;
