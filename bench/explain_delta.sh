@@ -75,36 +75,17 @@ for q in $QUERIES; do
 	                                 coalesce(quote_literal(frontier->>'own_cid'), 'NULL')
 	                          FROM pgtrickle.pgt_stream_tables WHERE pgt_name = 'st_$q'" >"$BENCH_DIR/params"
 	read -r p1 p2 p3 <"$BENCH_DIR/params"
-	delta=$(bench_psql_val "SELECT value FROM pgtrickle.explain_st('st_$q') WHERE property = 'delta_sql'")
-	if [[ $support == *group* ]]; then
-		key=$(bench_psql_val "SELECT a.attname FROM pg_attribute a WHERE a.attrelid = 'st_$q'::regclass AND a.attnum = 1")
-		bench_psql <<SQL
+	# One statement for both shapes (grouped: affected keys, delete, recompute).
+	apply=$(bench_psql_val "SELECT value FROM pgtrickle.explain_st('st_$q') WHERE property = 'differential_apply_sql'")
+	bench_psql <<SQL
 BEGIN;
 -- the stream table refuses DML from anyone but the extension (a trigger): skip it here
-SET LOCAL session_replication_role = replica;
-PREPARE keys(text, text, text) AS SELECT pg_catalog.array_agg(DISTINCT __pgt_c1)::text FROM ($delta) k;
-\\echo '--- affected keys (over delta_sql)'
-EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON) EXECUTE keys($p1, $p2, $p3);
-EXECUTE keys($p1, $p2, $p3) \\gset keys_
-SELECT cardinality(:'keys_array_agg'::int[]) AS affected_groups;
-\\echo '--- delete of the affected groups'
-EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON) DELETE FROM st_$q s WHERE s.$key = ANY (:'keys_array_agg'::int[]);
-\\echo '--- recomputation of the affected groups'
-EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON)
-INSERT INTO st_$q SELECT * FROM (${QSQL[$q]}) q WHERE q.$key = ANY (:'keys_array_agg'::int[]);
-ROLLBACK;
-SQL
-	else
-		apply=$(bench_psql_val "SELECT value FROM pgtrickle.explain_st('st_$q') WHERE property = 'differential_apply_sql'")
-		bench_psql <<SQL
-BEGIN;
 SET LOCAL session_replication_role = replica;
 PREPARE apply(text, text, text) AS $apply;
 \\echo '--- differential_apply_sql'
 EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON) EXECUTE apply($p1, $p2, $p3);
 ROLLBACK;
 SQL
-	fi
 	echo "--- the real refresh:"
 	bench_psql -c '\timing on' -c "SELECT pgtrickle.refresh_stream_table('st_$q')" | grep '^Time'
 done

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 
 extern "C" {
 #include "postgres.h"
@@ -227,6 +228,11 @@ AnalyzedQuery AnalyzeQuery(const std::string &query, const std::string &self_sch
 		}
 	}
 
+	// Types and collations are named as the storage table's CREATE TABLE (run under the pinned
+	// search_path) resolves them: a composite type or a collation in a user schema comes out
+	// schema-qualified.
+	std::optional<bridge::PinnedSearchPath> pin_types;
+	pin_types.emplace();
 	foreach (lc, analyzed->targetList) {
 		TargetEntry *te = (TargetEntry *)lfirst(lc);
 		if (te->resjunk) {
@@ -250,6 +256,7 @@ AnalyzedQuery AnalyzeQuery(const std::string &query, const std::string &self_sch
 		}
 		result.columns.push_back(std::move(column));
 	}
+	pin_types.reset();
 	if (result.columns.empty()) {
 		Fail("42P16", "stream table query must return at least one column");
 	}

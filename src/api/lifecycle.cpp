@@ -1,6 +1,7 @@
 // SQL API: create_stream_table, alter_stream_table, drop_stream_table, resume_stream_table and
 // refresh_stream_table (SPEC §4, §5). Everything runs in the caller's transaction, so an error or
 // a ROLLBACK leaves nothing behind.
+#include "analyze/function_check.hpp"
 #include "analyze/query_analysis.hpp"
 #include "api/args.hpp"
 #include "api/units.hpp"
@@ -344,6 +345,8 @@ PGT_FUNCTION(pgtrickle_create_stream_table) {
 	refresh::RecordQuery(pgt_id, analyzed, nullptr);
 	api::CheckNoCycles();
 	api::PrepareDifferential(pgt_id, mode);
+	analyze::WarnHiddenDependencies(analyzed.text,
+	                                bridge::QualifiedName(target.schema, target.name));
 
 	if (*initialize) {
 		api::RefreshNow(*catalog::LoadById(pgt_id), catalog::Initiator::kInitial);
@@ -443,6 +446,7 @@ PGT_FUNCTION(pgtrickle_alter_stream_table) {
 		capture::CollectGarbage();
 		api::CheckNoCycles();
 		api::PrepareDifferential(st.pgt_id, catalog::LoadById(st.pgt_id)->mode);
+		analyze::WarnHiddenDependencies(analyzed->text, st.Display());
 		auto fresh = catalog::LoadById(st.pgt_id);
 		if (fresh->status != core::StStatus::kSuspended) {
 			api::RefreshNow(*fresh, catalog::Initiator::kManual);

@@ -6,7 +6,6 @@
 namespace pgtrickle::delta {
 
 using bridge::QuoteIdent;
-using bridge::QuoteLiteral;
 using bridge::SpiExec;
 using bridge::SpiOptions;
 using bridge::Value;
@@ -21,61 +20,80 @@ std::string DeltaCol(std::size_t i) {
 	return "d.__pgt_c" + std::to_string(i + 1);
 }
 
-// One statement: net row delta, then delete |w| matching rows for w < 0 and insert w copies for
-// w > 0. Matching on the first column uses its index (created with the stream table).
+// The delta's column i cast to the storage column's type (a UNION ALL may resolve a branch's
+// column to a different type than the one the storage was created with).
+std::string TypedDeltaCol(const DeltaPlan &plan, std::size_t i) {
+	return DeltaCol(i) + "::" + plan.column_types[i];
+}
+
+// One statement: net row delta, then delete |w| identical rows for w < 0 and insert w copies
+// for w > 0. Rows are matched by binary identity (record_image_eq over every column, NULLs
+// equal), never by the types' "=": 1.0 and 1.00, or 'a' and 'A' under a case-insensitive
+// collation, are different rows. When the first column has "=", it narrows the lookup first (and
+// uses its index, created with the stream table): identical values are always equal.
 std::string RowsApplySql(const catalog::StreamTable &st, const DeltaPlan &plan) {
 	std::string table = st.Qualified();
-	std::string rest_match;
-	if (plan.column_names.size() > 1) {
-		std::string s_cols;
-		std::string d_cols;
-		for (std::size_t i = 1; i < plan.column_names.size(); i++) {
-			s_cols += (i > 1 ? ", " : "") + Col("s", plan, i);
-			d_cols += (i > 1 ? ", " : "") + DeltaCol(i);
-		}
-		rest_match = " AND ROW(" + s_cols + ") IS NOT DISTINCT FROM ROW(" + d_cols + ")";
+	std::string s_cols;
+	std::string d_cols;
+	for (std::size_t i = 0; i < plan.column_names.size(); i++) {
+		s_cols += (i ? ", " : "") + Col("s", plan, i);
+		d_cols += (i ? ", " : "") + TypedDeltaCol(plan, i);
 	}
-	std::string victims_nonnull = "SELECT v.ctid FROM d CROSS JOIN LATERAL (SELECT s.ctid FROM " +
-	                              table + " s WHERE " + Col("s", plan, 0) + " = " + DeltaCol(0) +
-	                              rest_match + " LIMIT (-d.__pgt_w)) v WHERE d.__pgt_w < 0 AND " +
-	                              DeltaCol(0) + " IS NOT NULL";
-	std::string victims_null = "SELECT v.ctid FROM d CROSS JOIN LATERAL (SELECT s.ctid FROM " +
-	                           table + " s WHERE " + Col("s", plan, 0) + " IS NULL" + rest_match +
-	                           " LIMIT (-d.__pgt_w)) v WHERE d.__pgt_w < 0 AND " + DeltaCol(0) +
-	                           " IS NULL";
+	std::string identical = "pg_catalog.record_image_eq(ROW(" + s_cols + "), ROW(" + d_cols + "))";
+	auto victims = [&](const std::string &lookup, const std::string &delta_filter) {
+		return "SELECT v.ctid FROM d CROSS JOIN LATERAL (SELECT s.ctid FROM " + table +
+		       " s WHERE " + lookup + identical + " LIMIT (-d.__pgt_w)) v WHERE d.__pgt_w < 0" +
+		       delta_filter;
+	};
+	std::string all_victims;
+	if (plan.first_column_has_eq) {
+		all_victims =
+		    victims(Col("s", plan, 0) + " = " + TypedDeltaCol(plan, 0) + " AND ",
+		            " AND " + DeltaCol(0) + " IS NOT NULL") +
+		    " UNION ALL " +
+		    victims(Col("s", plan, 0) + " IS NULL AND ", " AND " + DeltaCol(0) + " IS NULL");
+	} else {
+		all_victims = victims("", "");
+	}
 	std::string insert_cols;
 	for (std::size_t i = 0; i < plan.column_names.size(); i++) {
 		insert_cols += (i ? ", " : "") + DeltaCol(i);
 	}
 	return "WITH d AS MATERIALIZED (\n" + plan.delta_sql + "\n), del AS (DELETE FROM " + table +
-	       " WHERE ctid = ANY (ARRAY(" + victims_nonnull + " UNION ALL " + victims_null +
-	       ")) RETURNING 1), ins AS (INSERT INTO " + table + " (" + st.column_list + ") SELECT " +
-	       insert_cols +
+	       " WHERE ctid = ANY (ARRAY(" + all_victims + ")) RETURNING 1), ins AS (INSERT INTO " +
+	       table + " (" + st.column_list + ") SELECT " + insert_cols +
 	       " FROM d, pg_catalog.generate_series(1, d.__pgt_w) WHERE d.__pgt_w > 0 RETURNING 1) "
 	       "SELECT (SELECT count(*) FROM del), (SELECT count(*) FROM ins)";
 }
 
-// Predicate selecting the affected groups, on columns of `alias`, from the key arrays.
-std::string GroupPredicate(const std::string &alias, const DeltaPlan &plan,
-                           const std::vector<Value> &arrays, const std::vector<bool> &has_null) {
-	std::string where;
+// Predicate selecting the affected groups, on columns of `alias`, from the affected keys in the
+// CTE k, typed as the keys themselves (never through text): per key column, its value is one of
+// k's (by the type's "=", which is how GROUP BY and DISTINCT form groups) or it is NULL and k
+// has a NULL key. Uncorrelated, so the planner evaluates each array once and can push the
+// predicate down into the defining query's grouping (and to an index on the source).
+std::string GroupPredicate(const std::string &alias, const DeltaPlan &plan) {
+	std::string where = "EXISTS (SELECT 1 FROM k)";
 	for (std::size_t k = 0; k < plan.key_columns.size(); k++) {
 		std::size_t c = static_cast<std::size_t>(plan.key_columns[k]);
 		std::string col = alias + "." + QuoteIdent(plan.column_names[c]);
-		std::string term;
-		if (arrays[k]) {
-			term =
-			    col + " = ANY (" + QuoteLiteral(*arrays[k]) + "::" + plan.column_types[c] + "[])";
-		}
-		if (has_null[k]) {
-			term += (term.empty() ? "" : " OR ") + col + " IS NULL";
-		}
-		if (term.empty()) {
-			term = "false";
-		}
-		where += (k ? " AND (" : "(") + term + ")";
+		std::string key = "k.__pgt_c" + std::to_string(k + 1);
+		where += " AND (" + col + " = ANY (ARRAY(SELECT " + key + " FROM k WHERE " + key +
+		         " IS NOT NULL)) OR (" + col + " IS NULL AND EXISTS (SELECT 1 FROM k WHERE " + key +
+		         " IS NULL)))";
 	}
 	return where;
+}
+
+// One statement: the affected group keys, then delete those groups from the storage and insert
+// them recomputed from the defining query. Both sub-statements see the same snapshot, so the
+// insert never sees the delete's work and vice versa.
+std::string GroupsApplySql(const catalog::StreamTable &st, const DeltaPlan &plan) {
+	std::string table = st.Qualified();
+	return "WITH k AS MATERIALIZED (\n" + plan.delta_sql + "\n), del AS (DELETE FROM " + table +
+	       " s WHERE " + GroupPredicate("s", plan) + " RETURNING 1), ins AS (INSERT INTO " + table +
+	       " (" + st.column_list + ") SELECT * FROM (\n" + st.defining_query + "\n) AS q WHERE " +
+	       GroupPredicate("q", plan) +
+	       " RETURNING 1) SELECT (SELECT count(*) FROM del), (SELECT count(*) FROM ins)";
 }
 
 } // namespace
@@ -93,37 +111,14 @@ catalog::RefreshOutcome ApplyDelta(const catalog::StreamTable &st, const DeltaPl
 		outcome.rows_inserted = std::stoll(r.Get(0, 1, "0"));
 		return outcome;
 	}
-	// Grouped: collect the affected keys, then delete and recompute exactly those groups.
-	std::string aggs;
-	for (std::size_t k = 0; k < plan.key_columns.size(); k++) {
-		std::string c = "__pgt_c" + std::to_string(k + 1);
-		aggs += (k ? ", " : "") + std::string("pg_catalog.array_agg(DISTINCT ") + c +
-		        ") FILTER (WHERE " + c + " IS NOT NULL)::text, pg_catalog.bool_or(" + c +
-		        " IS NULL)";
-	}
-	SpiOptions read;
-	read.snapshot = snapshot;
-	read.read_only = true;
-	auto keys = SpiExec("SELECT count(*), " + aggs + " FROM (\n" + plan.delta_sql + "\n) AS k",
-	                    params, read);
-	if (keys.Get(0, 0, "0") == "0") {
-		return outcome;
-	}
-	std::vector<Value> arrays;
-	std::vector<bool> has_null;
-	for (std::size_t k = 0; k < plan.key_columns.size(); k++) {
-		arrays.push_back(keys.rows[0][1 + 2 * k]);
-		has_null.push_back(keys.Get(0, 2 + 2 * k) == "t");
-	}
-	auto deleted = SpiExec("DELETE FROM " + st.Qualified() + " s WHERE " +
-	                           GroupPredicate("s", plan, arrays, has_null),
-	                       {}, options);
-	auto inserted = SpiExec("INSERT INTO " + st.Qualified() + " (" + st.column_list +
-	                            ") SELECT * FROM (\n" + st.defining_query + "\n) AS q WHERE " +
-	                            GroupPredicate("q", plan, arrays, has_null),
-	                        {}, options);
-	outcome.rows_deleted = static_cast<std::int64_t>(deleted.processed);
-	outcome.rows_inserted = static_cast<std::int64_t>(inserted.processed);
+	// Grouped: one statement deletes and recomputes the affected groups. It is not read-only, so
+	// SPI runs it on a copy of the unit's snapshot with the current command id: it sees what the
+	// unit's earlier members wrote in this transaction, exactly like the pending changes it reads
+	// (a read-only statement would see the snapshot's old command id, and a delta computed from
+	// new changes over old upstream contents).
+	auto r = SpiExec(GroupsApplySql(st, plan), params, options);
+	outcome.rows_deleted = std::stoll(r.Get(0, 0, "0"));
+	outcome.rows_inserted = std::stoll(r.Get(0, 1, "0"));
 	return outcome;
 }
 
@@ -131,9 +126,7 @@ std::string DescribeApply(const catalog::StreamTable &st, const DeltaPlan &plan)
 	if (plan.shape == Shape::kRows) {
 		return RowsApplySql(st, plan);
 	}
-	return "-- affected groups:\n" + plan.delta_sql + "\n-- then DELETE FROM " + st.Qualified() +
-	       " WHERE <group key in affected>; INSERT INTO " + st.Qualified() + " (" + st.column_list +
-	       ") SELECT * FROM (<defining query>) q WHERE <group key in affected>";
+	return GroupsApplySql(st, plan);
 }
 
 } // namespace pgtrickle::delta

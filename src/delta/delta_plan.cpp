@@ -7,6 +7,7 @@
 // into SQL, so every expression of the original query is printed by PostgreSQL itself.
 #include "delta/delta_plan.hpp"
 
+#include "analyze/function_check.hpp"
 #include "bridge/guard.hpp"
 #include "bridge/spi.hpp"
 #include "capture/capture.hpp"
@@ -60,6 +61,46 @@ Query *ParseOne(const std::string &sql) {
 	});
 }
 
+// PG-regime walker state for the column references DIFFERENTIAL cannot carry.
+struct ColumnRefState {
+	bool system_column; // xmin, ctid, tableoid, ...: properties of a stored tuple, not of a row
+	bool whole_row;     // "t" or "t.*" as one value: the leaf substitution changes its row type
+};
+
+bool ColumnRefWalker(Node *node, ColumnRefState *state) {
+	if (node == NULL) {
+		return false;
+	}
+	if (IsA(node, Var)) {
+		Var *var = (Var *)node;
+		state->system_column = state->system_column || var->varattno < 0;
+		state->whole_row = state->whole_row || var->varattno == 0;
+		return false;
+	}
+	if (IsA(node, Query)) {
+		return query_tree_walker((Query *)node, (bool (*)())ColumnRefWalker, state, 0);
+	}
+	return expression_tree_walker(node, (bool (*)())ColumnRefWalker, state);
+}
+
+// Checks what the whole query tree (every level, views expanded) must not contain.
+void CheckWholeQuery(Query *top) {
+	// A non-IMMUTABLE function can change its result while no source changes (now(), a
+	// function reading another table, a setting): no delta would ever say so.
+	if (auto what = analyze::FirstNonImmutable(top)) {
+		Reject(*what + " (only IMMUTABLE functions give the same result for the same rows)");
+	}
+	ColumnRefState refs{false, false};
+	PgCall([&] { (void)ColumnRefWalker((Node *)top, &refs); });
+	if (refs.system_column) {
+		Reject("system columns (xmin, ctid, tableoid, ...)");
+	}
+	if (refs.whole_row) {
+		Reject("whole-row references to a table or view (such as \"SELECT t FROM t\" or "
+		       "\"count(t.*)\")");
+	}
+}
+
 // Checks one select-project-join level (and, recursively, the view subqueries it reads).
 void CheckSpj(Query *q, bool top) {
 	if (q->hasWindowFuncs) {
@@ -90,9 +131,6 @@ void CheckSpj(Query *q, bool top) {
 	if (q->groupingSets != NIL) {
 		Reject("GROUPING SETS/ROLLUP/CUBE");
 	}
-	if (PgCall([&] { return contain_volatile_functions((Node *)q); })) {
-		Reject("volatile functions (their results differ between evaluations)");
-	}
 	int rtindex = 0;
 	ListCell *lc;
 	foreach (lc, q->rtable) {
@@ -106,6 +144,10 @@ void CheckSpj(Query *q, bool top) {
 			if (rte->relkind == RELKIND_RELATION && rte->inh &&
 			    PgCall([&] { return has_subclass(rte->relid); })) {
 				Reject("tables with inheritance children (their changes are not captured)");
+			}
+			if (rte->tablesample != nullptr) {
+				Reject("TABLESAMPLE (the sample depends on where rows are stored, not on their "
+				       "values)");
 			}
 			if (rte->relkind != RELKIND_RELATION && rte->relkind != RELKIND_PARTITIONED_TABLE) {
 				Reject(rte->relkind == RELKIND_MATVIEW ? "materialized views as sources"
@@ -162,6 +204,108 @@ LeafColumns ColumnsOf(Oid relid, const char *alias) {
 	return out;
 }
 
+// A column list followed by more columns: "a, b, " (nothing for a table without columns).
+std::string Prefix(const std::string &list) {
+	return list.empty() ? list : list + ", ";
+}
+
+// How NetByIdentity tells the values of a column apart (its type's "=" is not always identity).
+enum class ImageKind {
+	kEquality, // "=" is binary identity: integers, bool, date/time, uuid, bytea, and text under
+	           // a deterministic collation (compared with memcmp)
+	kNumeric,  // "=" and the same display scale (1.0 = 1.00)
+	kFloat4,   // "=" and the same bits (0 = -0)
+	kFloat8,
+	kBytewise, // text under a nondeterministic collation: "=" and the same bytes
+	kOther,    // anything else (arrays, composites, json, citext, interval, ...)
+};
+
+// PG regime.
+ImageKind ImageKindOf(Oid type, Oid collation) {
+	switch (getBaseType(type)) {
+	case INT2OID:
+	case INT4OID:
+	case INT8OID:
+	case OIDOID:
+	case BOOLOID:
+	case CHAROID:
+	case DATEOID:
+	case TIMEOID:
+	case TIMESTAMPOID:
+	case TIMESTAMPTZOID:
+	case UUIDOID:
+	case BYTEAOID:
+		return ImageKind::kEquality;
+	case NUMERICOID:
+		return ImageKind::kNumeric;
+	case FLOAT4OID:
+		return ImageKind::kFloat4;
+	case FLOAT8OID:
+		return ImageKind::kFloat8;
+	case TEXTOID:
+	case VARCHAROID:
+		if (!OidIsValid(collation)) {
+			return ImageKind::kOther;
+		}
+		return get_collation_isdeterministic(collation) ? ImageKind::kEquality
+		                                                : ImageKind::kBytewise;
+	default:
+		return ImageKind::kOther;
+	}
+}
+
+// Sums the weights (column __pgt_w) of the rows of `rows` per identical row and keeps the rows
+// whose net weight is not 0. "Identical" is binary identity of every column (NULLs equal), never
+// the types' "=": 1.0 and 1.00, 'a' and 'A' under a case-insensitive collation, 0 and -0 stay
+// apart. When every column's kind is known, a GROUP BY on the columns refined by what "=" misses
+// (numeric scale, float bits, the bytes of a string) does it by hashing; otherwise the rows are
+// sorted by record image (`*<`, which works for every type, with or without equality) and
+// rank() = row_number() picks one row per peer group, whose frame sum is its net weight.
+std::string NetByIdentity(const std::string &rows, const std::vector<std::string> &cols,
+                          const std::vector<ImageKind> &kinds) {
+	std::string x_cols;
+	std::string n_cols;
+	std::string group_by;
+	bool hashable = !cols.empty() && kinds.size() == cols.size();
+	for (std::size_t i = 0; i < cols.size(); i++) {
+		std::string x = std::string("x.") + cols[i];
+		x_cols += (i ? ", " : "") + x;
+		n_cols += (i ? ", " : "") + std::string("n.") + cols[i];
+		group_by += (i ? ", " : "") + x;
+		switch (hashable ? kinds[i] : ImageKind::kOther) {
+		case ImageKind::kEquality:
+			break;
+		case ImageKind::kNumeric:
+			group_by += ", pg_catalog.scale(" + x + ")";
+			break;
+		case ImageKind::kFloat4:
+			group_by += ", pg_catalog.float4send(" + x + ")";
+			break;
+		case ImageKind::kFloat8:
+			group_by += ", pg_catalog.float8send(" + x + ")";
+			break;
+		case ImageKind::kBytewise:
+			group_by += ", (" + x + " COLLATE \"C\")";
+			break;
+		case ImageKind::kOther:
+			hashable = false;
+			break;
+		}
+	}
+	if (hashable) {
+		return "SELECT " + n_cols + ", n.__pgt_w FROM (SELECT " + x_cols +
+		       ", pg_catalog.sum(x.__pgt_w)::pg_catalog.int8 AS __pgt_w FROM (" + rows +
+		       ") x GROUP BY " + group_by + ") n WHERE n.__pgt_w <> 0";
+	}
+	return "SELECT " + Prefix(n_cols) + "n.__pgt_w FROM (SELECT " + Prefix(x_cols) +
+	       "(pg_catalog.sum(x.__pgt_w) OVER __pgt_p)::pg_catalog.int8 AS __pgt_w, "
+	       "pg_catalog.rank() OVER __pgt_p AS __pgt_rank, pg_catalog.row_number() OVER __pgt_p "
+	       "AS __pgt_row FROM (" +
+	       rows + ") x WINDOW __pgt_p AS (ORDER BY ROW(" + x_cols +
+	       ") USING OPERATOR(pg_catalog.*<) RANGE BETWEEN CURRENT ROW AND CURRENT ROW)) n "
+	       "WHERE n.__pgt_rank = n.__pgt_row AND n.__pgt_w <> 0";
+}
+
 enum class LeafMode { kNew, kOld, kDelta };
 
 // Output name of attribute i in a LeafColumns select list (dropped columns get a placeholder).
@@ -190,9 +334,16 @@ std::string LeafSql(Oid relid, LeafMode mode) {
 		for (int i = 0; i < desc->natts; i++) {
 			Form_pg_attribute att = TupleDescAttr(desc, i);
 			if (!att->attisdropped) {
-				out =
-				    lappend(out, psprintf("%s %s", quote_identifier(NameStr(att->attname)),
-				                          format_type_with_typemod(att->atttypid, att->atttypmod)));
+				// The column's collation too: a pending 'A' must compare like the table's 'A'
+				// (s = 'a' under a case-insensitive collation), not under the type's default.
+				const char *collate = "";
+				if (OidIsValid(att->attcollation) &&
+				    att->attcollation != get_typcollation(att->atttypid)) {
+					collate = psprintf(" COLLATE %s", generate_collation_name(att->attcollation));
+				}
+				out = lappend(out, psprintf("%s %s%s", quote_identifier(NameStr(att->attname)),
+				                            format_type_with_typemod(att->atttypid, att->atttypmod),
+				                            collate));
 			}
 		}
 		relation_close(rel_handle, AccessShareLock);
@@ -205,37 +356,35 @@ std::string LeafSql(Oid relid, LeafMode mode) {
 	std::string changes = "pgtrickle._pending_changes(" + std::to_string(relid) +
 	                      "::pg_catalog.oid, $1, $2, $3) AS b(" + coldefs + ")";
 	std::string new_sql =
-	    "SELECT " + r.select_list + ", 1::pg_catalog.int8 AS __pgt_w FROM " + rel + " r";
-	// Changes are netted per row value first when every column has equality: a row inserted and
-	// then fixed (or deleted) before the refresh cancels out and its values are never evaluated
-	// by the query's expressions (which could fail on them, e.g. a division by zero).
-	bool can_net = PgCall([&] {
-		bool ok = true;
+	    "SELECT " + Prefix(r.select_list) + "1::pg_catalog.int8 AS __pgt_w FROM " + rel + " r";
+	// Changes are netted per row first (NetByIdentity): a row inserted and then fixed (or
+	// deleted) before the refresh cancels out and its values are never evaluated by the query's
+	// expressions (which could fail on them, e.g. a division by zero), while an update that
+	// changes only a value's representation (1.0 -> 1.00, 'a' -> 'A' under a case-insensitive
+	// collation) stays a delete and an insert.
+	std::vector<ImageKind> kinds;
+	PgCall([&] {
 		Relation rel_handle = relation_open(relid, AccessShareLock);
 		TupleDesc desc = RelationGetDescr(rel_handle);
-		for (int i = 0; i < desc->natts && ok; i++) {
+		for (int i = 0; i < desc->natts; i++) {
 			Form_pg_attribute att = TupleDescAttr(desc, i);
-			ok = att->attisdropped ||
-			     OidIsValid(lookup_type_cache(att->atttypid, TYPECACHE_EQ_OPR)->eq_opr);
+			kinds.push_back(att->attisdropped ? ImageKind::kEquality // NULL::int4 placeholder
+			                                  : ImageKindOf(att->atttypid, att->attcollation));
 		}
 		relation_close(rel_handle, AccessShareLock);
-		return ok;
 	});
 	auto weighted = [&](const char *insert_weight, const char *delete_weight) {
-		std::string rows = "SELECT " + b.select_list + ", CASE b.__pgt_action WHEN 'I' THEN " +
-		                   insert_weight + "::pg_catalog.int8 ELSE " + delete_weight +
+		std::string rows = "SELECT " + Prefix(b.select_list) +
+		                   "CASE b.__pgt_action WHEN 'I' THEN " + insert_weight +
+		                   "::pg_catalog.int8 ELSE " + delete_weight +
 		                   "::pg_catalog.int8 END AS __pgt_w FROM " + changes +
 		                   " WHERE b.__pgt_action IN ('I', 'D')";
-		if (!can_net) {
-			return rows;
-		}
 		std::size_t natts = static_cast<std::size_t>(list_length(b.names) - 1);
-		std::string cols;
+		std::vector<std::string> cols;
 		for (std::size_t i = 0; i < natts; i++) {
-			cols += (i ? ", " : "") + std::string("n.") + QuoteIdent(AliasOf(b.names, i));
+			cols.push_back(QuoteIdent(AliasOf(b.names, i)));
 		}
-		return "SELECT " + cols + ", pg_catalog.sum(n.__pgt_w)::pg_catalog.int8 AS __pgt_w FROM (" +
-		       rows + ") n GROUP BY " + cols + " HAVING pg_catalog.sum(n.__pgt_w) <> 0";
+		return NetByIdentity(rows, cols, kinds);
 	};
 	switch (mode) {
 	case LeafMode::kNew:
@@ -380,6 +529,7 @@ DeltaPlan PlanDelta(const std::string &defining_query) {
 		}
 	}
 	try {
+		CheckWholeQuery(top);
 		// Branches: the top query itself, or the leaves of a top-level UNION ALL.
 		std::vector<Query *> branches;
 		bool grouped = top->hasAggs || top->groupClause != NIL || top->distinctClause != NIL ||
@@ -451,14 +601,13 @@ DeltaPlan PlanDelta(const std::string &defining_query) {
 		} else {
 			plan.shape = Shape::kRows;
 		}
-		for (std::size_t i = 0; i < outputs.size(); i++) {
-			TargetEntry *te = (TargetEntry *)list_nth(top->targetList, outputs[i]);
+		// Rows are matched by identity (record_image_eq), which works for every type; the first
+		// column's "=" (when it has one) narrows the search to its index.
+		{
+			TargetEntry *te = (TargetEntry *)list_nth(top->targetList, outputs[0]);
 			Oid type = exprType((Node *)te->expr);
-			TypeCacheEntry *tce = PgCall(
-			    [&] { return lookup_type_cache(type, TYPECACHE_EQ_OPR | TYPECACHE_HASH_PROC); });
-			if (!OidIsValid(tce->eq_opr)) {
-				Reject("output columns of a type without equality (" + plan.column_types[i] + ")");
-			}
+			TypeCacheEntry *tce = PgCall([&] { return lookup_type_cache(type, TYPECACHE_EQ_OPR); });
+			plan.first_column_has_eq = OidIsValid(tce->eq_opr);
 		}
 
 		std::vector<std::string> variants;
@@ -505,10 +654,17 @@ DeltaPlan PlanDelta(const std::string &defining_query) {
 			plan.delta_sql = "SELECT DISTINCT " + cols + " FROM (\n" + all_variants + "\n) AS v(" +
 			                 ColumnAliases(n, true) + ")";
 		} else {
-			plan.delta_sql = "SELECT " + cols +
-			                 ", pg_catalog.sum(__pgt_w)::pg_catalog.int8 AS __pgt_w FROM (\n" +
-			                 all_variants + "\n) AS v(" + ColumnAliases(n, true) + ") GROUP BY " +
-			                 cols + " HAVING pg_catalog.sum(__pgt_w) <> 0";
+			std::vector<std::string> names;
+			std::vector<ImageKind> kinds;
+			for (std::size_t i = 0; i < n; i++) {
+				names.push_back("__pgt_c" + std::to_string(i + 1));
+				Node *expr = (Node *)((TargetEntry *)list_nth(top->targetList, outputs[i]))->expr;
+				kinds.push_back(
+				    PgCall([&] { return ImageKindOf(exprType(expr), exprCollation(expr)); }));
+			}
+			plan.delta_sql = NetByIdentity("SELECT * FROM (\n" + all_variants + "\n) AS v(" +
+			                                   ColumnAliases(n, true) + ")",
+			                               names, kinds);
 		}
 	} catch (const Unsupported &u) {
 		plan.shape = Shape::kUnsupported;

@@ -24,11 +24,12 @@ enum class Shape { kUnsupported, kRows, kGroups };
 struct DeltaPlan {
 	Shape shape = Shape::kUnsupported;
 	std::string reason; // why not supported (names the construct)
-	// kRows: SELECT __pgt_c1.., __pgt_w: net weighted delta. Parameters $1..$3: the stream
-	// table's frontier (capture::PendingPredicate).
+	// kRows: SELECT __pgt_c1.., __pgt_w: net weighted delta, one row per distinct row by binary
+	// identity. Parameters $1..$3: the stream table's frontier (capture::PendingPredicate).
 	// kGroups: SELECT DISTINCT __pgt_c1..: affected group keys.
 	std::string delta_sql;
 	std::vector<int> key_columns;          // kGroups: 0-based output columns forming the group key
+	bool first_column_has_eq = false;      // kRows: rows are looked up by their first column
 	std::vector<std::string> column_names; // storage columns, in order
 	std::vector<std::string> column_types; // format_type of each
 	std::vector<Oid> leaves;               // leaf relations (may repeat for self-joins)

@@ -14,6 +14,7 @@
 #include "delta/delta_plan.hpp"
 #include "refresh/storage.hpp"
 #include "refresh/write_guard.hpp"
+#include "analyze/function_check.hpp"
 #include "analyze/query_analysis.hpp"
 
 #include <algorithm>
@@ -34,11 +35,20 @@ namespace {
 // Advisory lock class for stream-table refreshes ('pgtr').
 constexpr std::int64_t kLockClass = 0x70677472;
 
-// Whether st must be recomputed: never populated, marked for rebuild, base changes it has not
-// consumed, or an upstream stream table that changed after st last did (in this unit, or before).
+// Whether st must be recomputed: never populated, marked for rebuild, a time-dependent query,
+// base changes it has not consumed, or an upstream stream table that changed after st last did
+// (in this unit, or before).
 bool HasWork(const catalog::StreamTable &st, const std::vector<Oid> &changed_in_unit) {
 	if (!st.is_populated || st.needs_reinit) {
 		return true;
+	}
+	// A time-dependent query (now(), a setting, a STABLE function) can change its result while
+	// no source changes: it is recomputed (FULL) whenever asked.
+	{
+		bridge::AsUser as_owner(st.owner, true);
+		if (analyze::TimeDependence(st.defining_query)) {
+			return true;
+		}
 	}
 	for (const auto &dep : st.deps) {
 		if (std::find(changed_in_unit.begin(), changed_in_unit.end(), dep.relid) !=
