@@ -26,16 +26,21 @@ SELECT pgtrickle.create_stream_table('m_rows', 'SELECT id, region, v FROM m', '1
                                      'DIFFERENTIAL');
 SELECT pgtrickle.create_stream_table('m_agg',
     'SELECT region, count(*) AS n, sum(v) AS s FROM m GROUP BY region', '1h', 'DIFFERENTIAL');
--- A partition read directly too: its own capture lives next to the root's member triggers.
+-- Partitions read directly too: their own capture lives next to the root's member triggers,
+-- and DML addressed to their ancestors reaches them through routed triggers (filtered by the
+-- partition constraint, which for the DEFAULT partition changes with its siblings).
 SELECT pgtrickle.create_stream_table('eu_rows', 'SELECT id, v FROM m_eu', '1h', 'DIFFERENTIAL');
+SELECT pgtrickle.create_stream_table('other_rows', 'SELECT id, region, v FROM m_other', '1h',
+                                     'DIFFERENTIAL');
 
 -- Capture triggers per relation (member trigger names carry the root's oid).
 CREATE VIEW part_triggers AS
 SELECT c.relname, pg_catalog.string_agg(
-         pg_catalog.regexp_replace(t.tgname, '^__pgt_member_\d+_', '__pgt_member_<m>_'), ', '
+         pg_catalog.regexp_replace(t.tgname, '^__pgt_(member|routed)_\d+_', '__pgt_\1_<oid>_'), ', '
          ORDER BY t.tgname) AS triggers
 FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
 WHERE t.tgname LIKE '\_\_pgt\_capture%' OR t.tgname LIKE '\_\_pgt\_member%'
+   OR t.tgname LIKE '\_\_pgt\_routed%'
 GROUP BY c.relname ORDER BY c.relname;
 SELECT * FROM part_triggers;
 
@@ -59,7 +64,9 @@ SELECT * FROM part_check('m_rows', 'SELECT id, region, v FROM m')
 UNION ALL
 SELECT * FROM part_check('m_agg', 'SELECT region, count(*) AS n, sum(v) AS s FROM m GROUP BY region')
 UNION ALL
-SELECT * FROM part_check('eu_rows', 'SELECT id, v FROM m_eu');
+SELECT * FROM part_check('eu_rows', 'SELECT id, v FROM m_eu')
+UNION ALL
+SELECT * FROM part_check('other_rows', 'SELECT id, region, v FROM m_other');
 
 SELECT * FROM part_checks;
 
@@ -165,6 +172,16 @@ SELECT * FROM part_checks;
 UPDATE m SET v = v + 1 WHERE region = 'eu';
 SELECT * FROM part_checks;
 
+-- The DEFAULT partition's constraint shrinks as partitions are added: rows routed to a new
+-- partition are not the DEFAULT partition's.
+INSERT INTO m VALUES (27, 'qq', 270), (28, 'pp', 280);
+SELECT * FROM part_checks;
+CREATE TABLE m_xx PARTITION OF m FOR VALUES IN ('xx', 'ww');
+INSERT INTO m VALUES (29, 'xx', 290), (30, 'qq', 300), (31, 'ww', 310);
+UPDATE m SET region = 'ww' WHERE id = 27;
+UPDATE m SET region = 'vv' WHERE id = 29;
+SELECT * FROM part_checks;
+
 -- DETACH ... CONCURRENTLY commits its first half before any DDL event could record it: refused.
 ALTER TABLE m DETACH PARTITION m_jp CONCURRENTLY;
 -- Not a tracked tree: allowed.
@@ -178,13 +195,32 @@ INSERT INTO m_jp VALUES ('jp', 260, 26, 'n');
 UPDATE m_eu SET note = 'x';
 SELECT * FROM part_checks;
 
+-- A partition whose constraint calls a user's function (which capture will not run as its
+-- owner): DML through its ancestors makes its readers rebuild FULL.
+CREATE FUNCTION part_bucket(i int) RETURNS int LANGUAGE plpgsql IMMUTABLE
+AS 'BEGIN RETURN i % 10; END';
+CREATE TABLE k (id int, v int) PARTITION BY RANGE (part_bucket(id));
+CREATE TABLE k_lo PARTITION OF k FOR VALUES FROM (0) TO (5);
+CREATE TABLE k_hi PARTITION OF k FOR VALUES FROM (5) TO (10);
+INSERT INTO k VALUES (1, 1), (7, 7);
+SELECT pgtrickle.create_stream_table('k_lo_rows', 'SELECT id, v FROM k_lo', '1h', 'DIFFERENTIAL');
+INSERT INTO k VALUES (2, 2), (8, 8);
+SELECT * FROM part_check('k_lo_rows', 'SELECT id, v FROM k_lo');
+INSERT INTO k_lo VALUES (3, 3);
+SELECT * FROM part_check('k_lo_rows', 'SELECT id, v FROM k_lo');
+UPDATE k SET id = id + 5 WHERE id = 1;
+SELECT * FROM part_check('k_lo_rows', 'SELECT id, v FROM k_lo');
+SELECT pgtrickle.drop_stream_table('k_lo_rows');
+
 -------------------------------------------------------------------------------
 -- Dropping the stream tables removes every capture trigger and function.
 -------------------------------------------------------------------------------
 SELECT pgtrickle.drop_stream_table('m_rows');
 SELECT * FROM part_triggers;
-SELECT pgtrickle.drop_stream_table('m_agg');
 SELECT pgtrickle.drop_stream_table('eu_rows');
+SELECT * FROM part_triggers;
+SELECT pgtrickle.drop_stream_table('m_agg');
+SELECT pgtrickle.drop_stream_table('other_rows');
 SELECT * FROM part_triggers;
 SELECT count(*) AS capture_functions FROM pg_catalog.pg_proc p
 JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'pgtrickle_changes';
@@ -192,5 +228,6 @@ JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'pgtr
 DROP VIEW part_checks;
 DROP FUNCTION part_check(text, text);
 DROP VIEW part_triggers;
-DROP TABLE m, m_us, u, u_1;
+DROP TABLE m, m_us, u, u_1, k;
+DROP FUNCTION part_bucket(int);
 RESET pg_trickle.differential_max_change_ratio;

@@ -176,16 +176,17 @@ bool HasPartitionCmd(Node *parsetree, bool concurrent_detach_only) {
 } // namespace
 
 // ddl_command_end of CREATE TABLE and ALTER TABLE (after pgtrickle_on_ddl_end: event triggers
-// fire in name order): capture on partitions created in or attached to a tracked tree, and a
-// FULL rebuild of the readers of a tree that gained or lost a partition.
+// fire in name order): capture on partitions created in or attached to a tracked tree, capture
+// of tracked partitions whose columns an ALTER on an ancestor changed, and a FULL rebuild of the
+// readers of a tree that gained or lost a partition.
 PGT_FUNCTION(pgtrickle_on_partition_ddl) {
 	RequireEventTrigger(fcinfo);
 	Node *parsetree = reinterpret_cast<EventTriggerData *>(fcinfo->context)->parsetree;
-	bool membership_changed = HasPartitionCmd(parsetree, false);
-	if (!membership_changed && !(parsetree != nullptr && IsA(parsetree, CreateStmt) &&
-	                             castNode(CreateStmt, parsetree)->partbound != nullptr)) {
-		PG_RETURN_VOID(); // neither ATTACH / DETACH nor CREATE TABLE ... PARTITION OF
+	if (parsetree != nullptr && IsA(parsetree, CreateStmt) &&
+	    castNode(CreateStmt, parsetree)->partbound == nullptr) {
+		PG_RETURN_VOID(); // CREATE TABLE of a table that is not a partition
 	}
+	bool membership_changed = HasPartitionCmd(parsetree, false);
 	bridge::SpiScope spi;
 	bridge::AsExtensionOwner as_owner;
 	capture::OnPartitionDdl(membership_changed);

@@ -156,8 +156,8 @@ void InstallCapture(Oid relid) {
 	SpiExec("INSERT INTO pgtrickle.pgt_change_tracking (source_relid, buffer_schema, buffer_name) "
 	        "VALUES ($1::oid, $2, $3)",
 	        {std::to_string(relid), schema, buffer_name});
-	// A partitioned table's partitions fire only their own statement triggers.
-	SyncMemberCaptures(relid);
+	// Partitions and ancestors fire only their own statement triggers (partitions.hpp).
+	SyncPartitionCaptures(relid);
 }
 
 void DropCapture(Oid relid, const std::string &schema, const std::string &buffer_name,
@@ -177,7 +177,7 @@ void DropCapture(Oid relid, const std::string &schema, const std::string &buffer
 			SpiExec("DROP TRIGGER " + QuoteIdent(*row[0]) + " ON " + source);
 		}
 	}
-	DropMemberCaptures(relid); // the members' triggers run the function dropped below
+	DropPartitionCaptures(relid, schema); // member triggers run the function dropped below
 	std::string function = qschema + "." + QuoteIdent("capture_" + std::to_string(relid));
 	auto has_function =
 	    SpiExec("SELECT pg_catalog.to_regprocedure($1) IS NOT NULL", {function + "()"});

@@ -13,11 +13,19 @@
 // Members' trigger names never collide with a member's own capture (__pgt_capture_*), which
 // exists when a stream table also reads that partition directly.
 //
+// Conversely, a tracked table P that is a partition misses DML addressed to its ancestors (the
+// root's INSERT routed into P, an UPDATE through the root moving a row into or out of P). Each
+// ancestor gets "routed" statement triggers __pgt_routed_<P's oid>_{ins,upd,del} running
+// capture_<P>_routed, which copies the transition rows that satisfy P's partition constraint
+// (pg_get_partition_constraintdef, CHECK semantics) into P's buffer; it is regenerated whenever
+// the tree or its columns change (a DEFAULT partition's constraint depends on its siblings).
+//
 // Membership changes without DML (ATTACH, DETACH, DROP of a partition) write a TRUNCATE marker
 // ('T') into T's buffer, so every consumer rebuilds FULL; DETACH ... CONCURRENTLY of a member of
 // a tracked tree is refused (docs/architecture.md says why).
 #pragma once
 
+#include <string>
 #include <vector>
 
 extern "C" {
@@ -26,19 +34,23 @@ extern "C" {
 
 namespace pgtrickle::capture {
 
-// Installs the member triggers of tracked table `root` on every member of its partition tree
-// that lacks them and removes them from relations that left the tree. A no-op for a table that
-// is not partitioned. Needs SPI; runs as the extension owner (caller's duty). C++ regime.
-void SyncMemberCaptures(Oid root);
+// Installs the member triggers of tracked table `table` on every member of its partition tree
+// that lacks them, and (when `table` is itself a partition) the routed triggers on its ancestors
+// with a freshly generated routed function; removes both from relations that left the tree.
+// Nothing to do for a table outside any partition tree. Needs SPI; runs as the extension owner
+// (caller's duty). C++ regime.
+void SyncPartitionCaptures(Oid table);
 
-// Removes the member triggers of `root` from every relation (before its capture function is
-// dropped). Needs SPI, as the extension owner.
-void DropMemberCaptures(Oid root);
+// Removes the member and routed triggers of `table` and its routed function (before its capture
+// function is dropped). `schema` is its buffer schema. Needs SPI, as the extension owner.
+void DropPartitionCaptures(Oid table, const std::string &schema);
 
-// ddl_command_end of CREATE TABLE / ALTER TABLE: synchronises the member triggers of every
-// tracked table whose partition tree contains a relation the command created or altered;
-// `membership_changed` (the command attached or detached a partition) also writes a TRUNCATE
-// marker into their buffers. Needs SPI, as the extension owner.
+// ddl_command_end of CREATE TABLE ... PARTITION OF and ALTER TABLE: for every tracked table in
+// the partition tree of a relation the command created or altered, rebuilds its capture when an
+// ALTER on an ancestor changed its columns (capture::RebuildCapture), else synchronises its
+// partition captures. `membership_changed` (the command attached or detached a partition) also
+// writes a TRUNCATE marker into the buffers of the tracked tables at or above the altered table.
+// Needs SPI, as the extension owner.
 void OnPartitionDdl(bool membership_changed);
 
 // sql_drop: a dropped relation that carried member triggers was a partition of a tracked table,
