@@ -220,6 +220,18 @@ SELECT * FROM part_check('k_lo_rows', 'SELECT id, v FROM k_lo');
 UPDATE k SET id = id + 5 WHERE id = 1;
 SELECT * FROM part_check('k_lo_rows', 'SELECT id, v FROM k_lo');
 SELECT pgtrickle.drop_stream_table('k_lo_rows');
+-- An enum key is built-in code: filtered, DIFFERENTIAL. (c::text: a stream table column of a
+-- user's type fails today, 'type does not exist', a separate bug.)
+CREATE TYPE part_color AS ENUM ('red', 'blue');
+CREATE TABLE e (id int, c part_color) PARTITION BY LIST (c);
+CREATE TABLE e_red PARTITION OF e FOR VALUES IN ('red');
+CREATE TABLE e_blue PARTITION OF e FOR VALUES IN ('blue');
+SELECT pgtrickle.create_stream_table('e_red_rows', 'SELECT id, c::text AS c FROM e_red', '1h',
+                                     'DIFFERENTIAL');
+INSERT INTO e VALUES (1, 'red'), (2, 'blue'), (3, 'blue');
+UPDATE e SET c = 'red' WHERE id = 2;
+SELECT * FROM part_check('e_red_rows', 'SELECT id, c::text AS c FROM e_red');
+SELECT pgtrickle.drop_stream_table('e_red_rows');
 
 -------------------------------------------------------------------------------
 -- Dropping the stream tables removes every capture trigger and function.
@@ -237,6 +249,7 @@ JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'pgtr
 DROP VIEW part_checks;
 DROP FUNCTION part_check(text, text);
 DROP VIEW part_triggers;
-DROP TABLE m, m_us, u, u_1, k, c;
+DROP TABLE m, m_us, u, u_1, k, c, e;
+DROP TYPE part_color;
 DROP FUNCTION part_bucket(int);
 RESET pg_trickle.differential_max_change_ratio;

@@ -12,7 +12,9 @@
 extern "C" {
 #include "postgres.h"
 #include "access/transam.h"
+#include "catalog/pg_type.h"
 #include "nodes/nodeFuncs.h"
+#include "utils/lsyscache.h"
 #include "utils/partcache.h"
 }
 
@@ -159,19 +161,28 @@ bool IsUserFunction(Oid func_id, void *) {
 	return func_id >= FirstNormalObjectId;
 }
 
+// A type created after initdb, other than an enum (whose functions are built in): its domain
+// constraints, I/O or comparison functions may be a user's code.
+bool IsUserType(Oid type) {
+	return type >= FirstNormalObjectId && get_typtype(type) != TYPTYPE_ENUM;
+}
+
 bool CallsUserFunctionWalker(Node *node, void *context) {
 	if (node == nullptr) {
 		return false;
 	}
-	if (check_functions_in_node(node, IsUserFunction, context)) {
+	if (check_functions_in_node(node, IsUserFunction, context) || IsA(node, CoerceToDomain) ||
+	    (IsA(node, Var) && IsUserType(castNode(Var, node)->vartype)) ||
+	    (IsA(node, Const) && IsUserType(castNode(Const, node)->consttype))) {
 		return true;
 	}
 	return expression_tree_walker(node, reinterpret_cast<bool (*)()>(CallsUserFunctionWalker),
 	                              context);
 }
 
-// Whether table's partition constraint calls a function created after initdb (a user's
-// partition key expression or operator class). May raise: call through PgCall.
+// Whether table's partition constraint may run a user's code: a function created after initdb
+// (a partition key expression, an operator class) or a value of a user's type (a domain's
+// CHECK). May raise: call through PgCall.
 bool ConstraintCallsUserFunction(Oid table) {
 	Expr *qual = get_partition_qual_relid(table);
 	return qual != nullptr && CallsUserFunctionWalker(reinterpret_cast<Node *>(qual), nullptr);
@@ -209,7 +220,7 @@ void SyncMembers(Oid table, const Capture &capture) {
 // Ancestors of table (when it is a partition): DML addressed to them fires only their triggers,
 // so they carry routed triggers that copy the rows falling in table's partition constraint into
 // table's buffer. The constraint is evaluated with CHECK semantics (NULL passes), as PostgreSQL
-// does. When it calls a user's function (which would run as the extension owner), the routed
+// does. When it may run a user's code (which would run as the extension owner), the routed
 // function writes a TRUNCATE marker instead: sound, and FULL for table's readers.
 void SyncRouted(Oid table, const Capture &capture) {
 	std::string id = std::to_string(table);
