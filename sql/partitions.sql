@@ -119,6 +119,7 @@ CREATE TABLE m_jp (region text, v int, id int);
 INSERT INTO m_jp VALUES ('jp', 200, 20), ('jp', 210, 21);
 ALTER TABLE m ATTACH PARTITION m_jp FOR VALUES IN ('jp');
 SELECT * FROM part_triggers WHERE relname = 'm_jp';
+SELECT value AS mode_reason FROM pgtrickle.explain_st('m_rows') WHERE property = 'mode_reason';
 SELECT * FROM part_checks;
 -- ... and its later changes are captured.
 INSERT INTO m_jp VALUES ('jp', 220, 22);

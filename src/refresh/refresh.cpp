@@ -111,7 +111,7 @@ ModeDecision DecideMode(const catalog::StreamTable &st) {
 		return d;
 	}
 	if (capture::HasPendingTruncate(st)) {
-		d.reason = "a source was truncated";
+		d.reason = "a source was truncated or its partitions changed";
 		return d;
 	}
 	std::int64_t source_rows = 0;
