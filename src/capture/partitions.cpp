@@ -26,7 +26,6 @@ using bridge::SpiExec;
 
 namespace {
 
-// The same events and transition table names as the table's own capture triggers (capture.cpp).
 struct CaptureTrigger {
 	const char *op;
 	const char *event;
