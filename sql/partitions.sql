@@ -205,6 +205,28 @@ INSERT INTO m_jp VALUES ('jp', 260, 26, 'n');
 UPDATE m_eu SET note = 'x';
 SELECT * FROM part_checks;
 
+-- A leaf two levels down read directly: DML through the root and through its parent, row
+-- movement into and out of it at both levels, rows of its siblings.
+CREATE TABLE n (id int, region text, v int) PARTITION BY LIST (region);
+CREATE TABLE n_a PARTITION OF n FOR VALUES IN ('a', 'b') PARTITION BY RANGE (id);
+CREATE TABLE n_a1 PARTITION OF n_a FOR VALUES FROM (0) TO (10);
+CREATE TABLE n_a2 PARTITION OF n_a DEFAULT;
+CREATE TABLE n_c PARTITION OF n FOR VALUES IN ('c');
+INSERT INTO n VALUES (1, 'a', 1), (11, 'a', 11), (2, 'c', 2);
+SELECT pgtrickle.create_stream_table('n_a1_rows', 'SELECT id, region, v FROM n_a1', '1h',
+                                     'DIFFERENTIAL');
+SELECT * FROM part_triggers WHERE relname LIKE 'n%';
+INSERT INTO n VALUES (3, 'b', 3), (12, 'a', 12), (4, 'c', 4), (NULL, 'a', 0);
+INSERT INTO n_a VALUES (5, 'a', 5), (13, 'b', 13);
+UPDATE n SET id = id + 10 WHERE id = 1;          -- out of n_a1, through the root
+UPDATE n_a SET id = id - 10 WHERE id = 13;       -- into n_a1, through its parent
+UPDATE n SET region = 'a', id = 6 WHERE id = 2;  -- from n_c into n_a1
+UPDATE n SET v = v * 100 WHERE region IN ('a', 'b');
+DELETE FROM n WHERE id = 3;
+SELECT * FROM part_check('n_a1_rows', 'SELECT id, region, v FROM n_a1');
+SELECT pgtrickle.drop_stream_table('n_a1_rows');
+SELECT * FROM part_triggers WHERE relname LIKE 'n%';
+
 -- A partition whose constraint calls a user's function (which capture will not run as its
 -- owner): DML through its ancestors makes its readers rebuild FULL.
 CREATE FUNCTION part_bucket(i int) RETURNS int LANGUAGE plpgsql IMMUTABLE
@@ -250,7 +272,7 @@ JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'pgtr
 DROP VIEW part_checks;
 DROP FUNCTION part_check(text, text);
 DROP VIEW part_triggers;
-DROP TABLE m, m_us, u, u_1, k, c, e;
+DROP TABLE m, m_us, u, u_1, k, c, e, n;
 DROP TYPE part_color;
 DROP FUNCTION part_bucket(int);
 RESET pg_trickle.differential_max_change_ratio;
