@@ -36,7 +36,8 @@ SELECT pgtrickle.create_stream_table('other_rows', 'SELECT id, region, v FROM m_
 -- Capture triggers per relation (member trigger names carry the root's oid).
 CREATE VIEW part_triggers AS
 SELECT c.relname, pg_catalog.string_agg(
-         pg_catalog.regexp_replace(t.tgname, '^__pgt_(member|routed)_\d+_', '__pgt_\1_<oid>_'), ', '
+         pg_catalog.regexp_replace(t.tgname, '^(__pgt_(member|routed|capture_row)_)\d+', '\1<oid>')
+           || CASE t.tgenabled WHEN 'A' THEN ' (always)' ELSE '' END, ', '
          ORDER BY t.tgname) AS triggers
 FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
 WHERE t.tgname LIKE '\_\_pgt\_capture%' OR t.tgname LIKE '\_\_pgt\_member%'
@@ -109,6 +110,14 @@ TRUNCATE m_us;
 SELECT * FROM part_checks;
 TRUNCATE m_as_lo;
 INSERT INTO m_as VALUES (14, 'as', 140);
+SELECT * FROM part_checks;
+-- ... also under session_replication_role = replica (logical replication applies a TRUNCATE to
+-- the partition it names): the members' TRUNCATE triggers fire ALWAYS.
+INSERT INTO m_us VALUES (410, 'us', 41);
+SELECT * FROM part_checks;
+SET session_replication_role = replica;
+TRUNCATE m_us;
+RESET session_replication_role;
 SELECT * FROM part_checks;
 
 -------------------------------------------------------------------------------

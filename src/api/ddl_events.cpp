@@ -90,6 +90,9 @@ PGT_FUNCTION(pgtrickle_on_sql_drop) {
 
 PGT_FUNCTION(pgtrickle_on_ddl_end) {
 	RequireEventTrigger(fcinfo);
+	if (capture::InPartitionDdl()) {
+		PG_RETURN_VOID(); // capture enabling its own trigger on a partition
+	}
 	bridge::SpiScope spi;
 	bridge::AsExtensionOwner as_owner;
 	bridge::SpiExec("UPDATE pgtrickle.pgt_stream_tables st "
@@ -185,6 +188,9 @@ PGT_FUNCTION(pgtrickle_on_partition_ddl) {
 	if (parsetree != nullptr && IsA(parsetree, CreateStmt) &&
 	    castNode(CreateStmt, parsetree)->partbound == nullptr) {
 		PG_RETURN_VOID(); // CREATE TABLE of a table that is not a partition
+	}
+	if (capture::InPartitionDdl()) {
+		PG_RETURN_VOID();
 	}
 	bool membership_changed = HasPartitionCmd(parsetree, false);
 	bridge::SpiScope spi;

@@ -40,6 +40,21 @@ constexpr CaptureTrigger kTriggers[] = {
     {"trunc", "TRUNCATE", ""},
 };
 
+// Depth of DDL this file runs itself on sources (enabling a trigger): the ddl_command_end event
+// triggers ignore it.
+int internal_ddl_depth = 0;
+
+struct InternalDdl {
+	InternalDdl() {
+		internal_ddl_depth++;
+	}
+	~InternalDdl() {
+		internal_ddl_depth--;
+	}
+	InternalDdl(const InternalDdl &) = delete;
+	InternalDdl &operator=(const InternalDdl &) = delete;
+};
+
 // Member triggers (on the partitions of a tracked table) and routed triggers (on the ancestors
 // of a tracked partition). A TRUNCATE of an ancestor fires the TRUNCATE triggers of every
 // partition, so routed triggers need none.
@@ -134,6 +149,13 @@ void PlaceTriggers(Kind kind, Oid table, const std::vector<bridge::Row> &wanted,
 			SpiExec("CREATE TRIGGER " + QuoteIdent(TriggerName(kind, table, t.op)) + " AFTER " +
 			        t.event + " ON " + *row[1] + t.referencing +
 			        " FOR EACH STATEMENT EXECUTE FUNCTION " + function + "()");
+			if (std::string(t.op) == "trunc") {
+				// Also under session_replication_role = replica (logical replication applies
+				// TRUNCATE to the partition it names), like the table's own TRUNCATE trigger.
+				InternalDdl internal;
+				SpiExec("ALTER TABLE " + *row[1] + " ENABLE ALWAYS TRIGGER " +
+				        QuoteIdent(TriggerName(kind, table, t.op)));
+			}
 		}
 	}
 }
@@ -363,6 +385,10 @@ void OnPartitionDrop() {
 	for (const auto &row : roots.rows) {
 		MarkRebuild(static_cast<Oid>(std::stoul(*row[0])));
 	}
+}
+
+bool InPartitionDdl() {
+	return internal_ddl_depth > 0;
 }
 
 void CheckConcurrentDetach(Oid parent) {

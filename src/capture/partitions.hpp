@@ -58,6 +58,10 @@ void OnPartitionDdl(bool membership_changed);
 // the extension owner.
 void OnPartitionDrop();
 
+// Whether this module is running DDL on a source itself (ALTER TABLE ... ENABLE ALWAYS TRIGGER
+// of a member's TRUNCATE trigger): the ddl_command_end event triggers ignore it.
+bool InPartitionDdl();
+
 // ddl_command_start of ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY: throws 0A000 when
 // `parent` is in the partition tree of a tracked table. Needs SPI.
 void CheckConcurrentDetach(Oid parent);
