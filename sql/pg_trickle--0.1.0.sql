@@ -377,6 +377,30 @@ CREATE EVENT TRIGGER pgtrickle_ddl_end ON ddl_command_end
 ALTER EVENT TRIGGER pgtrickle_sql_drop ENABLE ALWAYS;
 ALTER EVENT TRIGGER pgtrickle_ddl_end ENABLE ALWAYS;
 
+-- Partitioned sources: capture on new partitions, FULL rebuild after ATTACH / DETACH, refusal
+-- of DETACH ... CONCURRENTLY (capture/partitions.hpp). Fires after pgtrickle_ddl_end (name order).
+CREATE FUNCTION pgtrickle._on_partition_ddl()
+RETURNS event_trigger
+LANGUAGE C
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'pgtrickle_on_partition_ddl';
+
+-- No SET search_path: it resolves the statement's table name as the statement will, then pins
+-- search_path itself (bridge::PinnedSearchPath).
+CREATE FUNCTION pgtrickle._on_partition_ddl_start()
+RETURNS event_trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'pgtrickle_on_partition_ddl_start';
+
+CREATE EVENT TRIGGER pgtrickle_partition_ddl ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION pgtrickle._on_partition_ddl();
+CREATE EVENT TRIGGER pgtrickle_partition_ddl_start ON ddl_command_start
+    WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION pgtrickle._on_partition_ddl_start();
+ALTER EVENT TRIGGER pgtrickle_partition_ddl ENABLE ALWAYS;
+ALTER EVENT TRIGGER pgtrickle_partition_ddl_start ENABLE ALWAYS;
+
 -------------------------------------------------------------------------------
 -- Scheduler
 -------------------------------------------------------------------------------

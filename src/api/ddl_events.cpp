@@ -3,7 +3,10 @@
 //    catalog rows with it;
 //  * ddl_command_end: renamed stream tables update pgt_schema/pgt_name, ALTER on a source
 //    marks the stream tables reading it needs_reinit (SPEC §4) when their output changes, and
-//    ALTER TABLE on a captured table evolves its change buffer in place (capture.hpp).
+//    ALTER TABLE on a captured table evolves its change buffer in place (capture.hpp);
+//  * partitions (capture/partitions.hpp): a partition created in or attached to a tracked tree
+//    gets capture triggers, ATTACH / DETACH / DROP of a partition make readers rebuild FULL, and
+//    DETACH ... CONCURRENTLY from a tracked tree is refused (ddl_command_start).
 #include "analyze/query_analysis.hpp"
 #include "bridge/guard.hpp"
 #include "bridge/search_path.hpp"
@@ -11,10 +14,14 @@
 #include "bridge/spi.hpp"
 #include "capture/capture.hpp"
 #include "catalog/catalog.hpp"
+#include "capture/partitions.hpp"
 
 extern "C" {
 #include "postgres.h"
+#include "catalog/namespace.h"
 #include "commands/event_trigger.h"
+#include "nodes/parsenodes.h"
+#include "storage/lockdefs.h"
 }
 
 using namespace pgtrickle;
@@ -78,13 +85,14 @@ PGT_FUNCTION(pgtrickle_on_sql_drop) {
 	                "SELECT d.objid FROM pg_catalog.pg_event_trigger_dropped_objects() d "
 	                "WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
 	                "AND d.objsubid = 0)");
+	capture::OnPartitionDrop();
 	capture::CollectGarbage();
 	PG_RETURN_VOID();
 }
 
 PGT_FUNCTION(pgtrickle_on_ddl_end) {
 	RequireEventTrigger(fcinfo);
-	if (capture::InInternalDdl()) {
+	if (capture::InInternalDdl() || capture::InPartitionDdl()) {
 		PG_RETURN_VOID(); // capture altering its own buffers and triggers
 	}
 	bridge::SpiScope spi;
@@ -152,5 +160,72 @@ PGT_FUNCTION(pgtrickle_on_ddl_end) {
 	for (const auto &row : altered.rows) {
 		capture::EvolveCapture(static_cast<Oid>(std::stoul(*row[0])));
 	}
+	PG_RETURN_VOID();
+}
+
+namespace {
+
+// The ATTACH / DETACH PARTITION subcommands of an ALTER TABLE statement (nullptr-safe).
+bool HasPartitionCmd(Node *parsetree, bool concurrent_detach_only) {
+	if (parsetree == nullptr || !IsA(parsetree, AlterTableStmt)) {
+		return false;
+	}
+	ListCell *lc;
+	foreach (lc, castNode(AlterTableStmt, parsetree)->cmds) {
+		auto *cmd = static_cast<AlterTableCmd *>(lfirst(lc));
+		bool detach = cmd->subtype == AT_DetachPartition;
+		if (concurrent_detach_only) {
+			if (detach && castNode(PartitionCmd, cmd->def)->concurrent) {
+				return true;
+			}
+		} else if (detach || cmd->subtype == AT_AttachPartition ||
+		           cmd->subtype == AT_DetachPartitionFinalize) {
+			return true;
+		}
+	}
+	return false;
+}
+
+} // namespace
+
+// ddl_command_end of CREATE TABLE and ALTER TABLE (after pgtrickle_on_ddl_end: event triggers
+// fire in name order): capture on partitions created in or attached to a tracked tree, capture
+// of tracked partitions whose columns an ALTER on an ancestor changed, and a FULL rebuild of the
+// readers of a tree that gained or lost a partition.
+PGT_FUNCTION(pgtrickle_on_partition_ddl) {
+	RequireEventTrigger(fcinfo);
+	Node *parsetree = reinterpret_cast<EventTriggerData *>(fcinfo->context)->parsetree;
+	if (parsetree != nullptr && IsA(parsetree, CreateStmt) &&
+	    castNode(CreateStmt, parsetree)->partbound == nullptr) {
+		PG_RETURN_VOID(); // CREATE TABLE of a table that is not a partition
+	}
+	if (capture::InPartitionDdl()) {
+		PG_RETURN_VOID();
+	}
+	bool membership_changed = HasPartitionCmd(parsetree, false);
+	bridge::SpiScope spi;
+	bridge::AsExtensionOwner as_owner;
+	capture::OnPartitionDdl(membership_changed);
+	PG_RETURN_VOID();
+}
+
+// ddl_command_start of ALTER TABLE: refuses DETACH PARTITION ... CONCURRENTLY from a tracked tree
+// (it commits its first half before ddl_command_end could act). Declared without SET search_path
+// so that the table name resolves as the statement resolves it.
+PGT_FUNCTION(pgtrickle_on_partition_ddl_start) {
+	RequireEventTrigger(fcinfo);
+	Node *parsetree = reinterpret_cast<EventTriggerData *>(fcinfo->context)->parsetree;
+	if (!HasPartitionCmd(parsetree, true)) {
+		PG_RETURN_VOID();
+	}
+	RangeVar *relation = castNode(AlterTableStmt, parsetree)->relation;
+	Oid parent = bridge::PgCall([&] { return RangeVarGetRelid(relation, NoLock, true); });
+	if (!OidIsValid(parent)) {
+		PG_RETURN_VOID(); // the command itself reports the missing table
+	}
+	bridge::PinnedSearchPath pinned;
+	bridge::SpiScope spi;
+	bridge::AsExtensionOwner as_owner;
+	capture::CheckConcurrentDetach(parent);
 	PG_RETURN_VOID();
 }

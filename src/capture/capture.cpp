@@ -5,6 +5,7 @@
 #include "bridge/spi.hpp"
 #include "capture/frontier.hpp"
 #include "core/buffer_evolution.hpp"
+#include "capture/partitions.hpp"
 #include "core/visibility.hpp"
 #include "bridge/guard.hpp"
 #include "config/guc.hpp"
@@ -331,6 +332,8 @@ void InstallCapture(Oid relid) {
 	SpiExec("INSERT INTO pgtrickle.pgt_change_tracking (source_relid, buffer_schema, buffer_name, "
 	        "captured_attnums) VALUES ($1::oid, $2, $3, $4::pg_catalog.int2[])",
 	        {std::to_string(relid), schema, buffer_name, IntArray(attnums)});
+	// Partitions and ancestors fire only their own statement triggers (partitions.hpp).
+	SyncPartitionCaptures(relid);
 }
 
 void DropCapture(Oid relid, const std::string &schema, const std::string &buffer_name,
@@ -350,6 +353,7 @@ void DropCapture(Oid relid, const std::string &schema, const std::string &buffer
 			SpiExec("DROP TRIGGER " + QuoteIdent(*row[0]) + " ON " + source);
 		}
 	}
+	DropPartitionCaptures(relid, schema); // member triggers run the function dropped below
 	std::string function = qschema + "." + QuoteIdent("capture_" + std::to_string(relid));
 	auto has_function =
 	    SpiExec("SELECT pg_catalog.to_regprocedure($1) IS NOT NULL", {function + "()"});
@@ -765,7 +769,7 @@ std::map<std::int64_t, bool> PendingForAll(const std::vector<catalog::StreamTabl
 
 std::optional<std::string> PendingRebuildReason(const catalog::StreamTable &st) {
 	if (AnyPending(st, " AND b.__pgt_action = 'T'")) {
-		return std::string("a source was truncated");
+		return std::string("a source was truncated or its partitions changed");
 	}
 	if (AnyPending(st, " AND b.__pgt_action = 'R'")) {
 		return std::string("a source changed shape (a column changed type, or an upstream stream "
