@@ -21,6 +21,7 @@
 //
 // Suites, one per class of bug:
 //   OracleComparator      the identity comparison itself
+//   OracleCollation       columns under a nondeterministic collation (two bugs found here)
 //   OracleIdentity        every supported shape over the new types, identity-only changes
 //   OracleFloatKeys       float8 group keys refreshed under extra_float_digits = 0
 //   OracleDiamondShapes   diamonds (two DIFFERENTIAL stream tables of one group over the same
@@ -521,9 +522,12 @@ class OracleIdentity : public OracleBase {
 			RefreshAndCheck(shapes, RunCycle(statements, cycle));
 		}
 		ReportFailures(seed);
-		auto [differential, full] = RefreshActions(shapes);
-		EXPECT_GE(differential, cycles) << "too few DIFFERENTIAL refreshes";
-		EXPECT_EQ(full, 0) << "some refreshes fell back to FULL";
+		if (failures_.empty()) {
+			// The engine really ran: every refresh was differential, none fell back to FULL.
+			auto [differential, full] = RefreshActions(shapes);
+			EXPECT_GE(differential, cycles * static_cast<int>(shapes.size()));
+			EXPECT_EQ(full, 0) << "some refreshes fell back to FULL";
+		}
 	}
 };
 
@@ -584,9 +588,9 @@ TEST_F(OracleComparator, SeesEveryIdentityDifference) {
 // through the search path (here: public) is declared in the storage table with the collation's
 // unqualified name, which the storage table's creation (under a restricted search path) does not
 // resolve: create_stream_table fails with 42704.
-using OracleSearchPathCollation = OracleIdentity;
+using OracleCollation = OracleIdentity;
 
-TEST_F(OracleSearchPathCollation, StorageColumnKeepsTheCollation) {
+TEST_F(OracleCollation, CollationFoundThroughTheSearchPath) {
 	conn_->Exec("DROP TABLE IF EXISTS cs; DROP COLLATION IF EXISTS public.ci_pub;"
 	            "CREATE COLLATION public.ci_pub (provider = icu, locale = 'und-u-ks-level2', "
 	            "deterministic = false);"
@@ -609,7 +613,7 @@ TEST_F(OracleSearchPathCollation, StorageColumnKeepsTheCollation) {
 // so DIFFERENTIAL evaluates the query's expressions on changed rows under the default collation:
 // WHERE s = 'a' drops 'A', lower('Émile') gives 'Émile', where FULL (and the query) use the
 // column's collation.
-TEST_F(OracleSearchPathCollation, DeltaKeepsTheSourceCollation) {
+TEST_F(OracleCollation, DeltaKeepsTheSourceCollation) {
 	conn_->Exec("DROP TABLE IF EXISTS cj; CREATE TABLE cj (id int, s text COLLATE oc.ci);"
 	            "INSERT INTO cj VALUES (1, 'Émile')");
 	const std::vector<Shape> shapes = {
@@ -632,7 +636,7 @@ TEST_F(OracleSearchPathCollation, DeltaKeepsTheSourceCollation) {
 TEST_F(OracleIdentity, EveryShapeByIdentity) {
 	const unsigned seed = Seed();
 	SCOPED_TRACE(SeedTrace(seed));
-	Run(seed, Cycles(12), /*identity_changes=*/true, IdentityShapes());
+	Run(seed, Cycles(20), /*identity_changes=*/true, IdentityShapes());
 }
 
 // The same shapes and types without identity-only changes: what must hold once NULLs, -0, NaN,
@@ -640,7 +644,7 @@ TEST_F(OracleIdentity, EveryShapeByIdentity) {
 TEST_F(OracleIdentity, EveryShapeWithoutIdentityOnlyChanges) {
 	const unsigned seed = Seed() + 1;
 	SCOPED_TRACE(SeedTrace(seed));
-	Run(seed, Cycles(8), /*identity_changes=*/false, IdentityShapes());
+	Run(seed, Cycles(10), /*identity_changes=*/false, IdentityShapes());
 }
 
 // Item 10: float8 group keys survive a refreshing session with extra_float_digits = 0 (a key
@@ -659,7 +663,7 @@ TEST_F(OracleFloatKeys, ExtraFloatDigitsZero) {
 	                    "ON t1.k = t2.k GROUP BY t2.f"},
 	    {"fk_having", "SELECT f, count(*) AS c FROM t1 GROUP BY f HAVING count(*) > 1"},
 	};
-	Run(seed, Cycles(10), /*identity_changes=*/false, shapes);
+	Run(seed, Cycles(15), /*identity_changes=*/false, shapes);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -742,9 +746,11 @@ TEST_F(OracleDiamondShapes, EveryShapeAsTip) {
 		RefreshAndCheck(all, context);
 	}
 	ReportFailures(seed);
-	auto [differential, full] = RefreshActions(all);
-	EXPECT_GE(differential, cycles) << "too few DIFFERENTIAL refreshes";
-	EXPECT_EQ(full, 0) << "some refreshes fell back to FULL";
+	if (failures_.empty()) {
+		auto [differential, full] = RefreshActions(all);
+		EXPECT_GE(differential, cycles * static_cast<int>(all.size()));
+		EXPECT_EQ(full, 0) << "some refreshes fell back to FULL";
+	}
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -955,6 +961,7 @@ class OracleConcurrentCreate : public OracleIdentity {
 		Create("c_old", "SELECT id, n FROM c_src");
 		creator_ = Connect();
 		writer_ = Connect();
+		creator_->Exec("SET lock_timeout = '5s'");
 		// A refresh that waits for the open transaction is no race: give up after a while.
 		conn_->Exec("SET lock_timeout = '5s'");
 	}
@@ -964,16 +971,27 @@ class OracleConcurrentCreate : public OracleIdentity {
 		OracleIdentity::TearDown();
 	}
 
-	// Runs `open` in a transaction on creator_, commits a write and refreshes c_old while it is
-	// open, commits it, refreshes `st` and compares it with `query`.
+	// Runs `open` in a transaction on creator_ while two writes commit (one from a transaction
+	// that began before it, so its xid is older than the creator's, one after it began) and
+	// c_old refreshes (and trims the shared buffer); then commits it, refreshes `st` and
+	// compares it with `query`.
 	void Race(const std::string &open, const std::string &st, const std::string &query, int round) {
 		SCOPED_TRACE("round " + std::to_string(round));
+		std::string id = std::to_string(100 + 2 * round);
+		std::string id2 = std::to_string(101 + 2 * round);
+		writer_->Exec("BEGIN");
+		writer_->Exec("INSERT INTO c_src VALUES (" + id + ", " + id + ".50, 'w'); " +
+		              "UPDATE c_src SET n = n + 1 WHERE id = 1");
 		creator_->Exec("BEGIN");
-		creator_->Exec(open);
-		std::string id = std::to_string(100 + round);
-		writer_->Exec("INSERT INTO c_src VALUES (" + id + ", " + id +
-		              ".50, 'w'); "
-		              "UPDATE c_src SET n = n + 1 WHERE id = 1; DELETE FROM c_src WHERE id = 2; "
+		auto create_err = creator_->TryExec(open);
+		writer_->Exec("COMMIT");
+		if (create_err) {
+			creator_->Exec("ROLLBACK");
+			FAIL() << "the create waited for the writer: " << create_err->sqlstate << " "
+			       << create_err->message;
+		}
+		writer_->Exec("INSERT INTO c_src VALUES (" + id2 + ", " + id2 +
+		              ".5, 'W'); DELETE FROM c_src WHERE id = 2; "
 		              "INSERT INTO c_src VALUES (2, 2.50, 'b')");
 		auto err = conn_->TryExec("SELECT pgtrickle.refresh_stream_table('c_old')");
 		creator_->Exec("COMMIT");
@@ -983,7 +1001,7 @@ class OracleConcurrentCreate : public OracleIdentity {
 		}
 		Refresh("c_old");
 		Refresh(st);
-		EXPECT_EQ(IdentityDiff(st, query), "") << st << " lost the write of round " << round;
+		EXPECT_EQ(IdentityDiff(st, query), "") << st << " lost writes of round " << round;
 		EXPECT_EQ(IdentityDiff("c_old", "SELECT id, n FROM c_src"), "");
 	}
 
@@ -1002,12 +1020,17 @@ TEST_F(OracleConcurrentCreate, CreateInOpenTransaction) {
 	}
 }
 
+// The altered stream table starts to read c_src with the new query: until the ALTER commits, the
+// buffer's trimming does not know it as a consumer.
 TEST_F(OracleConcurrentCreate, AlterInOpenTransaction) {
 	const int rounds = Long() ? 10 : 2;
-	Create("c_alt", "SELECT id FROM c_src");
+	conn_->Exec("DROP TABLE IF EXISTS c_other; CREATE TABLE c_other (id int);"
+	            "INSERT INTO c_other VALUES (1)");
 	for (int round = 0; round < rounds; round++) {
+		std::string st = "c_alt" + std::to_string(round);
+		Create(st, "SELECT id FROM c_other");
 		std::string query = "SELECT id, n, s FROM c_src WHERE id > " + std::to_string(round);
-		Race("SELECT pgtrickle.alter_stream_table('c_alt', query => $q$" + query + "$q$)", "c_alt",
+		Race("SELECT pgtrickle.alter_stream_table('" + st + "', query => $q$" + query + "$q$)", st,
 		     query, round);
 	}
 }
