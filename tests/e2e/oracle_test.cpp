@@ -10,7 +10,7 @@
 // OracleComparator.* checks that the comparison sees each of these differences.
 //
 // Types: int, numeric of varying scale, float8 (17-digit values, -0, NaN, ±Infinity, subnormals),
-// text under a nondeterministic ICU collation, jsonb, and NULLs in every column (keys, join
+// text under a nondeterministic ICU collation, citext, jsonb, and NULLs in every column (keys, join
 // columns, group keys). A query whose result is not determined by identity (GROUP BY n over rows
 // holding 1.0 and 1.00 returns either) cannot be checked, so the workload keeps, per column, one
 // variant of each equality class at a time: an INSERT uses the current variant, and the
@@ -119,6 +119,17 @@ const Domain &Text() {
 	                       {""},
 	                       {"strasse", "STRASSE", "Strasse"},
 	                       {"Émile", "émile", "ÉMILE"}}};
+	return d;
+}
+
+// citext compares lower() under the database's collation (C here): ASCII classes only.
+const Domain &Citext() {
+	static const Domain d{"citext",
+	                      {{"a", "A"},
+	                       {"b", "B"},
+	                       {"ab", "Ab", "AB", "aB"},
+	                       {""},
+	                       {"strasse", "STRASSE", "Strasse"}}};
 	return d;
 }
 
@@ -381,7 +392,7 @@ class OracleBase : public ClusterTest {
 const char *kSources =
     "DROP VIEW IF EXISTS v12; DROP TABLE IF EXISTS t1, t2, t3 CASCADE;"
     "CREATE TABLE t1 (id int, k int, n numeric, f float8, s text COLLATE oc.ci, j jsonb, "
-    "nx numeric);"
+    "nx numeric, c citext);"
     "CREATE TABLE t2 (k int, n numeric, f float8, s text COLLATE oc.ci, w int);"
     "CREATE TABLE t3 (k int, tag text COLLATE oc.ci);"
     "CREATE VIEW v12 AS SELECT t1.id, t1.n, t1.f, t2.s AS s2, t1.nx FROM t1 JOIN t2 USING (k);";
@@ -396,13 +407,15 @@ std::string RandomChange(Workload &w) {
 			return "INSERT INTO t1 VALUES (" + id + ", " + w.Int(1, 5) + ", " +
 			       w.Value("t1.n", Numeric()) + ", " + w.Value("t1.f", Float()) + ", " +
 			       w.Value("t1.s", Text()) + ", " + w.Value("t1.j", Json()) + ", " +
-			       w.FreeValue(Numeric()) + ")";
+			       w.FreeValue(Numeric()) + ", " + w.Value("t1.c", Citext()) + ")";
 		}
 		if (op == 5) {
 			return "INSERT INTO t1 SELECT * FROM t1 WHERE id = " + id; // duplicates
 		}
 		if (op <= 8) {
-			switch (Rand(rng, 0, 5)) {
+			switch (Rand(rng, 0, 6)) {
+			case 6:
+				return "UPDATE t1 SET c = " + w.Value("t1.c", Citext()) + " WHERE id = " + id;
 			case 0:
 				return "UPDATE t1 SET k = " + w.Int(1, 5) + " WHERE id = " + id;
 			case 1:
@@ -423,7 +436,9 @@ std::string RandomChange(Workload &w) {
 		if (!w.identity_changes()) {
 			return "UPDATE t1 SET k = " + w.Int(1, 5) + " WHERE id = " + id;
 		}
-		switch (Rand(rng, 0, 5)) {
+		switch (Rand(rng, 0, 6)) {
+		case 6:
+			return w.Flip("t1", "c", Citext());
 		case 0:
 			return w.Flip("t1", "n", Numeric());
 		case 1:
@@ -475,7 +490,7 @@ std::string RandomChange(Workload &w) {
 // UNION ALL, top-level GROUP BY/DISTINCT/HAVING), with group keys of each type.
 const std::vector<Shape> &IdentityShapes() {
 	static const std::vector<Shape> shapes = {
-	    {"i_scan", "SELECT id, k, n, f, s, j, nx FROM t1"},
+	    {"i_scan", "SELECT id, k, n, f, s, j, nx, c FROM t1"},
 	    {"i_filter", "SELECT id, n, s, f FROM t1 WHERE n > 1 OR s IS NULL OR f < 0.5 OR k IS NULL"},
 	    {"i_project", "SELECT id, n * 2 AS n2, f * 2 AS f2, j -> 'a' AS ja, nx + 0 AS nx0, "
 	                  "s || '!' AS sx, length(s) AS ls FROM t1"},
@@ -499,6 +514,9 @@ const std::vector<Shape> &IdentityShapes() {
 	    {"i_group_text", "SELECT s, count(*) AS c, sum(n) AS sn, min(f) AS mf, max(n) AS xn "
 	                     "FROM t1 GROUP BY s"},
 	    {"i_group_jsonb", "SELECT j, count(*) AS c, sum(nx) AS snx FROM t1 GROUP BY j"},
+	    {"i_group_citext", "SELECT c, count(*) AS cnt, sum(n) AS sn, max(s) AS xs FROM t1 "
+	                       "GROUP BY c"},
+	    {"i_distinct_citext", "SELECT DISTINCT c, k FROM t1"},
 	    {"i_group_multi", "SELECT k, s, n, f, count(*) AS c FROM t1 GROUP BY k, s, n, f"},
 	    {"i_having", "SELECT s, sum(n) AS sn, count(*) AS c FROM t1 GROUP BY s "
 	                 "HAVING count(*) > 1"},
@@ -520,7 +538,7 @@ class OracleIdentity : public OracleBase {
   protected:
 	void SetUp() override {
 		OracleBase::SetUp();
-		conn_->Exec(std::string(kCollation) + kSources);
+		conn_->Exec(std::string(kCollation) + "CREATE EXTENSION IF NOT EXISTS citext;" + kSources);
 	}
 
   public:
@@ -566,6 +584,7 @@ TEST_F(OracleComparator, SeesEveryIdentityDifference) {
 	    {"SELECT '-0'::float8", "SELECT '0'::float8"},
 	    {"SELECT '5e-324'::float8", "SELECT '0'::float8"},
 	    {"SELECT 'a' COLLATE oc.ci", "SELECT 'A' COLLATE oc.ci"},
+	    {"SELECT 'a'::citext", "SELECT 'A'::citext"},
 	    {"SELECT 'Émile' COLLATE oc.ci", "SELECT 'émile' COLLATE oc.ci"},
 	    {"SELECT ''::text", "SELECT NULL::text"},
 	    {"SELECT 'null'::jsonb", "SELECT NULL::jsonb"},
@@ -585,7 +604,7 @@ TEST_F(OracleComparator, SeesEveryIdentityDifference) {
 		EXPECT_EQ(IdentityDiff(*cmp_, q, q), "") << q;
 	}
 	// Every literal the workload generates is read back as exactly that value.
-	for (const Domain *d : {&Numeric(), &Float(), &Text(), &Json()}) {
+	for (const Domain *d : {&Numeric(), &Float(), &Text(), &Json(), &Citext()}) {
 		for (const auto &cls : d->classes) {
 			for (size_t i = 0; i < cls.size(); i++) {
 				for (size_t j = i + 1; j < cls.size(); j++) {
