@@ -48,7 +48,8 @@ std::string RowsApplySql(const catalog::StreamTable &st, const DeltaPlan &plan) 
 	std::string all_victims;
 	if (plan.first_column_has_eq) {
 		all_victims =
-		    victims(Col("s", plan, 0) + " = " + TypedDeltaCol(plan, 0) + " AND ",
+		    victims(Col("s", plan, 0) + " " + plan.eq_operators[0] + " " + TypedDeltaCol(plan, 0) +
+		                " AND ",
 		            " AND " + DeltaCol(0) + " IS NOT NULL") +
 		    " UNION ALL " +
 		    victims(Col("s", plan, 0) + " IS NULL AND ", " AND " + DeltaCol(0) + " IS NULL");
@@ -69,7 +70,9 @@ std::string RowsApplySql(const catalog::StreamTable &st, const DeltaPlan &plan) 
 // Predicate selecting the affected groups, on columns of `alias`, from the affected keys in the
 // CTE k, typed as the keys themselves (never through text): per key column, its value is one of
 // k's (by the type's "=", which is how GROUP BY and DISTINCT form groups) or it is NULL and k
-// has a NULL key. Uncorrelated, so the planner evaluates each array once and can push the
+// has a NULL key. The operator is named (plan.eq_operators): this SQL runs under the pinned
+// search_path, where a bare "=" on citext would resolve to text's case-sensitive "=".
+// Uncorrelated, so the planner evaluates each array once and can push the
 // predicate down into the defining query's grouping (and to an index on the source).
 std::string GroupPredicate(const std::string &alias, const DeltaPlan &plan) {
 	std::string where = "EXISTS (SELECT 1 FROM k)";
@@ -77,9 +80,9 @@ std::string GroupPredicate(const std::string &alias, const DeltaPlan &plan) {
 		std::size_t c = static_cast<std::size_t>(plan.key_columns[k]);
 		std::string col = alias + "." + QuoteIdent(plan.column_names[c]);
 		std::string key = "k.__pgt_c" + std::to_string(k + 1);
-		where += " AND (" + col + " = ANY (ARRAY(SELECT " + key + " FROM k WHERE " + key +
-		         " IS NOT NULL)) OR (" + col + " IS NULL AND EXISTS (SELECT 1 FROM k WHERE " + key +
-		         " IS NULL)))";
+		where += " AND (" + col + " " + plan.eq_operators[c] + " ANY (ARRAY(SELECT " + key +
+		         " FROM k WHERE " + key + " IS NOT NULL)) OR (" + col +
+		         " IS NULL AND EXISTS (SELECT 1 FROM k WHERE " + key + " IS NULL)))";
 	}
 	return where;
 }

@@ -16,6 +16,7 @@ extern "C" {
 #include "postgres.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -30,6 +31,7 @@ extern "C" {
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
+#include "utils/syscache.h"
 #include "utils/typcache.h"
 }
 
@@ -167,6 +169,27 @@ void CheckSpj(Query *q, bool top) {
 			       "LATERAL)");
 		}
 	}
+}
+
+// The default equality operator of `type` as OPERATOR(schema.name), or "" if it has none.
+std::string EqualityOperator(Oid type) {
+	const char *text = PgCall([&]() -> const char * {
+		Oid opr = lookup_type_cache(type, TYPECACHE_EQ_OPR)->eq_opr;
+		if (!OidIsValid(opr)) {
+			return "";
+		}
+		HeapTuple tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(opr));
+		if (!HeapTupleIsValid(tuple)) {
+			elog(ERROR, "cache lookup failed for operator %u", opr);
+		}
+		Form_pg_operator form = (Form_pg_operator)GETSTRUCT(tuple);
+		char *out =
+		    psprintf("OPERATOR(%s.%s)", quote_identifier(get_namespace_name(form->oprnamespace)),
+		             NameStr(form->oprname));
+		ReleaseSysCache(tuple);
+		return out;
+	});
+	return text;
 }
 
 // Attribute layout of a leaf relation: one entry per attnum (dropped columns included).
@@ -603,11 +626,16 @@ DeltaPlan PlanDelta(const std::string &defining_query) {
 		}
 		// Rows are matched by identity (record_image_eq), which works for every type; the first
 		// column's "=" (when it has one) narrows the search to its index.
-		{
-			TargetEntry *te = (TargetEntry *)list_nth(top->targetList, outputs[0]);
+		for (std::size_t i = 0; i < outputs.size(); i++) {
+			TargetEntry *te = (TargetEntry *)list_nth(top->targetList, outputs[i]);
 			Oid type = exprType((Node *)te->expr);
-			TypeCacheEntry *tce = PgCall([&] { return lookup_type_cache(type, TYPECACHE_EQ_OPR); });
-			plan.first_column_has_eq = OidIsValid(tce->eq_opr);
+			plan.eq_operators.push_back(EqualityOperator(type));
+		}
+		plan.first_column_has_eq = !plan.eq_operators[0].empty();
+		for (int k : plan.key_columns) {
+			if (plan.eq_operators[static_cast<std::size_t>(k)].empty()) {
+				Reject("GROUP BY/DISTINCT keys of a type without equality");
+			}
 		}
 
 		std::vector<std::string> variants;

@@ -32,7 +32,12 @@ struct DeltaPlan {
 	bool first_column_has_eq = false;      // kRows: rows are looked up by their first column
 	std::vector<std::string> column_names; // storage columns, in order
 	std::vector<std::string> column_types; // format_type of each
-	std::vector<Oid> leaves;               // leaf relations (may repeat for self-joins)
+	// Per output column, its type's default equality written as OPERATOR(schema.name) (empty
+	// when the type has none). SQL run under the pinned search_path must name it: a bare "="
+	// would resolve to pg_catalog's operator of a type it casts to (citext's "=" would become
+	// text's, case-sensitive), or not at all.
+	std::vector<std::string> eq_operators;
+	std::vector<Oid> leaves; // leaf relations (may repeat for self-joins)
 };
 
 // Plans the stored (fully qualified) defining query. Must run under the pinned search_path, in a
