@@ -248,12 +248,7 @@ AnalyzedQuery AnalyzeQuery(const std::string &query, const std::string &self_sch
 			Fail("42939", "column name \"" + column.name + "\" is reserved for pg_trickle",
 			     "Rename the column in the query; names starting with __pgt_ are internal.");
 		}
-		column.type_sql = PgCall([&] { return format_type_with_typemod(type, typmod); });
-		Oid default_collation = PgCall([&] { return get_typcollation(type); });
-		if (OidIsValid(collation) && collation != default_collation) {
-			column.type_sql += std::string(" COLLATE ") +
-			                   PgCall([&] { return generate_collation_name(collation); });
-		}
+		column.type_sql = TypeSql(type, typmod, collation);
 		result.columns.push_back(std::move(column));
 	}
 	pin_types.reset();
@@ -273,6 +268,52 @@ AnalyzedQuery AnalyzeQuery(const std::string &query, const std::string &self_sch
 	bridge::SpiExec("SELECT * FROM (\n" + result.text + "\n) AS __pgt_check LIMIT 0", {},
 	                bridge::SpiOptions{true, nullptr, 0});
 	return result;
+}
+
+std::string TypeSql(Oid type, int typmod, Oid collation) {
+	std::string out = PgCall([&] { return format_type_with_typemod(type, typmod); });
+	Oid default_collation = PgCall([&] { return get_typcollation(type); });
+	if (OidIsValid(collation) && collation != default_collation) {
+		out +=
+		    std::string(" COLLATE ") + PgCall([&] { return generate_collation_name(collation); });
+	}
+	return out;
+}
+
+std::vector<OutputColumn> StorageColumns(Oid relid) {
+	bridge::PinnedSearchPath pin;
+	struct Att {
+		char *name;
+		Oid type;
+		int typmod;
+		Oid collation;
+	};
+	List *atts = PgCall([&] {
+		List *out = NIL;
+		Relation rel = relation_open(relid, AccessShareLock);
+		TupleDesc desc = RelationGetDescr(rel);
+		for (int i = 0; i < desc->natts; i++) {
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+			if (att->attisdropped) {
+				continue;
+			}
+			Att *a = (Att *)palloc(sizeof(Att));
+			a->name = pstrdup(NameStr(att->attname));
+			a->type = att->atttypid;
+			a->typmod = att->atttypmod;
+			a->collation = att->attcollation;
+			out = lappend(out, a);
+		}
+		relation_close(rel, AccessShareLock);
+		return out;
+	});
+	std::vector<OutputColumn> columns;
+	ListCell *lc;
+	foreach (lc, atts) {
+		const Att *a = (const Att *)lfirst(lc);
+		columns.push_back(OutputColumn{a->name, TypeSql(a->type, a->typmod, a->collation)});
+	}
+	return columns;
 }
 
 std::string DeparseTree(const std::string &tree) {

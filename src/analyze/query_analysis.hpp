@@ -29,6 +29,14 @@ struct AnalyzedQuery {
 	std::string tree; // nodeToString of the analyzed query: survives renames of what it reads
 };
 
+// A column type as the storage table's CREATE TABLE names it (under the pinned search_path):
+// type with typmod and, when not the type's default, COLLATE. C++ regime.
+std::string TypeSql(Oid type, int typmod, Oid collation);
+
+// The live columns of a storage table, named like AnalyzeQuery names the query's output columns
+// (TypeSql), so that the two compare equal when the shape did not change. C++ regime.
+std::vector<OutputColumn> StorageColumns(Oid relid);
+
 // The query a stored tree means today (renamed tables and columns print with their new names),
 // deparsed like AnalyzeQuery does. C++ regime.
 std::string DeparseTree(const std::string &tree);

@@ -30,18 +30,15 @@ namespace {
 
 // Whether the analyzed query's output (names and types) differs from the storage columns.
 bool ShapeDiffers(const analyze::AnalyzedQuery &query, const std::string &relid) {
-	auto cols = bridge::SpiExec("SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) "
-	                            "FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1::oid "
-	                            "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-	                            {relid});
-	if (cols.rows.size() != query.columns.size()) {
+	auto cols = analyze::StorageColumns(static_cast<Oid>(std::stoul(relid)));
+	if (cols.size() != query.columns.size()) {
 		return true;
 	}
 	for (std::size_t i = 0; i < query.columns.size(); i++) {
 		bool found = false;
-		for (std::size_t j = 0; j < cols.rows.size(); j++) {
-			found = found || (cols.Get(j, 0) == query.columns[i].name &&
-			                  cols.Get(j, 1) == query.columns[i].type_sql);
+		for (const auto &c : cols) {
+			found = found ||
+			        (c.name == query.columns[i].name && c.type_sql == query.columns[i].type_sql);
 		}
 		if (!found) {
 			return true;

@@ -35,34 +35,31 @@ std::string TextArray(const std::vector<std::string> &items) {
 } // namespace
 
 bool ReshapeStorage(const catalog::StreamTable &st, const analyze::AnalyzedQuery &query) {
-	auto current = SpiExec("SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) "
-	                       "FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1::oid "
-	                       "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-	                       {std::to_string(st.relid)});
-	auto same = [](const std::string &name, const std::string &type,
-	               const analyze::OutputColumn &column) {
-		return name == column.name && type == column.type_sql;
+	// Compared with the names AnalyzeQuery gives (type, typmod and COLLATE, named under the pinned
+	// search_path): a column with a non-default collation is the same column, not a new one.
+	std::vector<analyze::OutputColumn> current = analyze::StorageColumns(st.relid);
+	auto same = [](const analyze::OutputColumn &stored, const analyze::OutputColumn &column) {
+		return stored.name == column.name && stored.type_sql == column.type_sql;
 	};
-	bool identical = current.rows.size() == query.columns.size();
+	bool identical = current.size() == query.columns.size();
 	for (std::size_t i = 0; identical && i < query.columns.size(); i++) {
-		identical = same(current.Get(i, 0), current.Get(i, 1), query.columns[i]);
+		identical = same(current[i], query.columns[i]);
 	}
 	if (identical) {
 		return false;
 	}
 	std::vector<std::string> actions;
-	for (std::size_t i = 0; i < current.rows.size(); i++) {
-		bool keep = std::any_of(query.columns.begin(), query.columns.end(), [&](const auto &c) {
-			return same(current.Get(i, 0), current.Get(i, 1), c);
-		});
+	for (const auto &stored : current) {
+		bool keep = std::any_of(query.columns.begin(), query.columns.end(),
+		                        [&](const auto &c) { return same(stored, c); });
 		if (!keep) {
-			actions.push_back("DROP COLUMN " + QuoteIdent(current.Get(i, 0)));
+			actions.push_back("DROP COLUMN " + QuoteIdent(stored.name));
 		}
 	}
 	for (const auto &column : query.columns) {
 		bool kept = false;
-		for (std::size_t i = 0; i < current.rows.size(); i++) {
-			kept = kept || same(current.Get(i, 0), current.Get(i, 1), column);
+		for (const auto &stored : current) {
+			kept = kept || same(stored, column);
 		}
 		if (!kept) {
 			actions.push_back("ADD COLUMN " + QuoteIdent(column.name) + " " + column.type_sql);
