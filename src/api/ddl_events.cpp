@@ -78,6 +78,7 @@ PGT_FUNCTION(pgtrickle_on_sql_drop) {
 		                  {}, "Drop or alter the stream table first.");
 	}
 	capture::RefuseCaptureTriggerDrop();
+	capture::RefusePartitionTriggerDrop();
 	bridge::SpiExec("DELETE FROM pgtrickle.pgt_stream_tables WHERE pgt_relid IN ("
 	                "SELECT d.objid FROM pg_catalog.pg_event_trigger_dropped_objects() d "
 	                "WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "

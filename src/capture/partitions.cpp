@@ -103,6 +103,7 @@ bool Placed(Kind kind, const CaptureTrigger &t) {
 }
 
 void DropTriggers(Kind kind, Oid table, const std::string &on) {
+	InternalDdl internal; // our own drops pass RefusePartitionTriggerDrop
 	for (const auto &t : kTriggers) {
 		if (!Placed(kind, t)) {
 			continue;
@@ -367,6 +368,33 @@ void OnPartitionDrop() {
 	    "ORDER BY 1");
 	for (const auto &row : roots.rows) {
 		MarkRebuild(static_cast<Oid>(std::stoul(*row[0])));
+	}
+}
+
+void RefusePartitionTriggerDrop() {
+	if (InPartitionDdl()) {
+		return;
+	}
+	// A member or routed trigger dropped on its own (its table still exists): DML addressed to
+	// that table would no longer be captured.
+	auto dropped = SpiExec(
+	    "SELECT d.address_names[3], pg_catalog.quote_ident(d.address_names[1]) || '.' || "
+	    "pg_catalog.quote_ident(d.address_names[2]), t.source_relid::pg_catalog.regclass::text "
+	    "FROM pg_catalog.pg_event_trigger_dropped_objects() d "
+	    "JOIN pgtrickle.pgt_change_tracking t ON d.address_names[3] LIKE ANY (ARRAY["
+	    "'\\_\\_pgt\\_member\\_' || t.source_relid::text || '\\_%', "
+	    "'\\_\\_pgt\\_routed\\_' || t.source_relid::text || '\\_%']) "
+	    "WHERE d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass "
+	    "AND pg_catalog.to_regclass(pg_catalog.quote_ident(d.address_names[1]) || '.' || "
+	    "pg_catalog.quote_ident(d.address_names[2])) IS NOT NULL LIMIT 1");
+	if (!dropped.rows.empty()) {
+		throw core::Error("2BP01",
+		                  "cannot drop trigger " + dropped.Get(0, 0) + " on table " +
+		                      dropped.Get(0, 1) + " because pg_trickle captures its changes",
+		                  "Stream tables read " + dropped.Get(0, 2) +
+		                      "; without this trigger changes made through " + dropped.Get(0, 1) +
+		                      " would be lost.",
+		                  "Drop the stream tables that read it first.");
 	}
 }
 

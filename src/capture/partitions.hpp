@@ -62,6 +62,10 @@ void OnPartitionDrop();
 // of a member's TRUNCATE trigger): the ddl_command_end event triggers ignore it.
 bool InPartitionDdl();
 
+// sql_drop: refuses (2BP01) a DROP TRIGGER of a member or routed capture trigger whose table
+// still exists (pg_trickle's own drops pass). Needs SPI, as the extension owner.
+void RefusePartitionTriggerDrop();
+
 // ddl_command_start of ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY: throws 0A000 when
 // `parent` is in the partition tree of a tracked table. Needs SPI.
 void CheckConcurrentDetach(Oid parent);
