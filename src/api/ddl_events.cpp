@@ -90,7 +90,7 @@ PGT_FUNCTION(pgtrickle_on_sql_drop) {
 
 PGT_FUNCTION(pgtrickle_on_ddl_end) {
 	RequireEventTrigger(fcinfo);
-	if (capture::InInternalDdl() || capture::InPartitionDdl()) {
+	if (capture::InInternalDdl()) {
 		PG_RETURN_VOID(); // capture altering its own buffers and triggers
 	}
 	bridge::SpiScope spi;
@@ -197,7 +197,7 @@ PGT_FUNCTION(pgtrickle_on_partition_ddl) {
 	    castNode(CreateStmt, parsetree)->partbound == nullptr) {
 		PG_RETURN_VOID(); // CREATE TABLE of a table that is not a partition
 	}
-	if (capture::InPartitionDdl()) {
+	if (capture::InInternalDdl()) {
 		PG_RETURN_VOID();
 	}
 	bool membership_changed = HasPartitionCmd(parsetree, false);

@@ -47,20 +47,8 @@ std::string OidList(const std::vector<Oid> &oids) {
 	return out + "}";
 }
 
-// Depth of DDL the capture code runs itself (on buffers, or enabling its own triggers): the
-// ddl_command_end event trigger ignores it.
+// Depth of open InternalDdlScopes.
 int internal_ddl_depth = 0;
-
-struct InternalDdl {
-	InternalDdl() {
-		internal_ddl_depth++;
-	}
-	~InternalDdl() {
-		internal_ddl_depth--;
-	}
-	InternalDdl(const InternalDdl &) = delete;
-	InternalDdl &operator=(const InternalDdl &) = delete;
-};
 
 using Column = core::CaptureColumn;
 
@@ -250,7 +238,7 @@ std::string TriggerName(const CaptureTrigger &t, Oid relid) {
 // clones of the row trigger on partitions. Takes ShareRowExclusiveLock on relid (if anything is
 // missing or was changed). As extension owner.
 void EnsureCaptureTriggers(Oid relid, const std::string &function) {
-	InternalDdl internal;
+	InternalDdlScope internal;
 	std::string source =
 	    SpiExec("SELECT $1::oid::regclass::text", {std::to_string(relid)}).Get(0, 0);
 	auto existing = SpiExec("SELECT tgname, tgenabled FROM pg_catalog.pg_trigger "
@@ -306,7 +294,7 @@ void InstallCapture(Oid relid) {
 	std::vector<Column> live = LiveColumns(ColumnsOf(relid));
 	RefuseMetaNames(relid, live);
 
-	InternalDdl internal;
+	InternalDdlScope internal;
 	auto has_schema = SpiExec("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1", {schema});
 	if (has_schema.rows.empty()) {
 		SpiExec("CREATE SCHEMA " + QuoteIdent(schema));
@@ -436,6 +424,14 @@ void DetachConsumer(std::int64_t pgt_id) {
 	        {std::to_string(pgt_id)});
 }
 
+InternalDdlScope::InternalDdlScope() {
+	internal_ddl_depth++;
+}
+
+InternalDdlScope::~InternalDdlScope() {
+	internal_ddl_depth--;
+}
+
 bool InInternalDdl() {
 	return internal_ddl_depth > 0;
 }
@@ -474,7 +470,7 @@ void EvolveCapture(Oid relid) {
 	}
 	core::BufferEvolution plan = core::PlanBufferEvolution(captured, buffer_columns, source);
 
-	InternalDdl internal;
+	InternalDdlScope internal;
 	if (plan.needs_rebuild_marker) {
 		// A column changed type: its buffered values cannot be carried over, so the buffer gets a
 		// rebuild marker ('R'), which makes every consumer that has not consumed it refresh FULL,
@@ -664,24 +660,31 @@ std::optional<Frontier> LoadFrontier(std::int64_t pgt_id) {
 namespace {
 
 // Whether a buffer of st holds an unconsumed row matching `extra_condition`.
-bool AnyPending(const catalog::StreamTable &st, const std::string &extra_condition) {
-	bridge::AsExtensionOwner as_owner; // buffers are private; only a boolean leaves
+// The strongest rebuild marker pending for st: 'T' (a truncate or a partition change) before 'R'
+// (a changed shape), or '\0' for none. One scan per buffer.
+char PendingMarker(const catalog::StreamTable &st) {
+	bridge::AsExtensionOwner as_owner; // buffers are private; only the marker kind leaves
 	auto buffers =
 	    SpiExec("SELECT t.buffer_schema, t.buffer_name FROM pgtrickle.pgt_change_tracking t "
 	            "WHERE $1::bigint = ANY (t.consumers)",
 	            {std::to_string(st.pgt_id)});
 	auto frontier = FrontierParams(st.pgt_id);
+	char found = '\0';
 	for (const auto &row : buffers.rows) {
 		std::string buffer = QuoteIdent(*row[0]) + "." + QuoteIdent(*row[1]);
 		std::string where = frontier ? PendingPredicate("b") : std::string("true");
-		auto p = SpiExec("SELECT EXISTS (SELECT 1 FROM " + buffer + " b WHERE " + where +
-		                     extra_condition + ")",
+		auto p = SpiExec("SELECT max(b.__pgt_action::text) FROM " + buffer + " b WHERE " + where +
+		                     " AND b.__pgt_action IN ('T', 'R')",
 		                 frontier ? *frontier : std::vector<bridge::Value>{});
-		if (p.Get(0, 0) == "t") {
-			return true;
+		std::string marker = p.Get(0, 0);
+		if (marker == "T") {
+			return 'T';
+		}
+		if (marker == "R") {
+			found = 'R';
 		}
 	}
-	return false;
+	return found;
 }
 
 } // namespace
@@ -768,10 +771,11 @@ std::map<std::int64_t, bool> PendingForAll(const std::vector<catalog::StreamTabl
 }
 
 std::optional<std::string> PendingRebuildReason(const catalog::StreamTable &st) {
-	if (AnyPending(st, " AND b.__pgt_action = 'T'")) {
+	char marker = PendingMarker(st);
+	if (marker == 'T') {
 		return std::string("a source was truncated or its partitions changed");
 	}
-	if (AnyPending(st, " AND b.__pgt_action = 'R'")) {
+	if (marker == 'R') {
 		return std::string("a source changed shape (a column changed type, or an upstream stream "
 		                   "table was rebuilt): its captured changes cannot be applied");
 	}

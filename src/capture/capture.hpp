@@ -87,7 +87,18 @@ void RefuseCaptureTriggerDrop();
 // (the next ALTER TABLE would recreate it, and changes would be captured twice).
 void RefuseCaptureTriggerAlter();
 
-// Whether the capture code itself is running DDL (the ddl_command_end trigger ignores it).
+// While alive, DDL run by the capture code itself (on buffers, on its own triggers, on
+// partitions' member and routed triggers): the event triggers ignore it (InInternalDdl) and
+// pg_trickle's own trigger drops pass the DROP TRIGGER refusals.
+class InternalDdlScope {
+  public:
+	InternalDdlScope();
+	~InternalDdlScope();
+	InternalDdlScope(const InternalDdlScope &) = delete;
+	InternalDdlScope &operator=(const InternalDdlScope &) = delete;
+};
+
+// Whether an InternalDdlScope is open.
 bool InInternalDdl();
 
 // Tables captured for st (it is one of their consumers).

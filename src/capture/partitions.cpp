@@ -40,21 +40,6 @@ constexpr CaptureTrigger kTriggers[] = {
     {"trunc", "TRUNCATE", ""},
 };
 
-// Depth of DDL this file runs itself on sources (enabling a trigger): the ddl_command_end event
-// triggers ignore it.
-int internal_ddl_depth = 0;
-
-struct InternalDdl {
-	InternalDdl() {
-		internal_ddl_depth++;
-	}
-	~InternalDdl() {
-		internal_ddl_depth--;
-	}
-	InternalDdl(const InternalDdl &) = delete;
-	InternalDdl &operator=(const InternalDdl &) = delete;
-};
-
 // Member triggers (on the partitions of a tracked table) and routed triggers (on the ancestors
 // of a tracked partition). A TRUNCATE of an ancestor fires the TRUNCATE triggers of every
 // partition, so routed triggers need none.
@@ -103,7 +88,7 @@ bool Placed(Kind kind, const CaptureTrigger &t) {
 }
 
 void DropTriggers(Kind kind, Oid table, const std::string &on) {
-	InternalDdl internal; // our own drops pass RefusePartitionTriggerDrop
+	InternalDdlScope internal; // our own drops pass RefusePartitionTriggerDrop
 	for (const auto &t : kTriggers) {
 		if (!Placed(kind, t)) {
 			continue;
@@ -153,7 +138,7 @@ void PlaceTriggers(Kind kind, Oid table, const std::vector<bridge::Row> &wanted,
 			if (std::string(t.op) == "trunc") {
 				// Also under session_replication_role = replica (logical replication applies
 				// TRUNCATE to the partition it names), like the table's own TRUNCATE trigger.
-				InternalDdl internal;
+				InternalDdlScope internal;
 				SpiExec("ALTER TABLE " + *row[1] + " ENABLE ALWAYS TRIGGER " +
 				        QuoteIdent(TriggerName(kind, table, t.op)));
 			}
@@ -372,7 +357,7 @@ void OnPartitionDrop() {
 }
 
 void RefusePartitionTriggerDrop() {
-	if (InPartitionDdl()) {
+	if (InInternalDdl()) {
 		return;
 	}
 	// A member or routed trigger dropped on its own (its table still exists): DML addressed to
@@ -396,10 +381,6 @@ void RefusePartitionTriggerDrop() {
 		                      " would be lost.",
 		                  "Drop the stream tables that read it first.");
 	}
-}
-
-bool InPartitionDdl() {
-	return internal_ddl_depth > 0;
 }
 
 void CheckConcurrentDetach(Oid parent) {

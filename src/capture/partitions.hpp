@@ -58,10 +58,6 @@ void OnPartitionDdl(bool membership_changed);
 // the extension owner.
 void OnPartitionDrop();
 
-// Whether this module is running DDL on a source itself (ALTER TABLE ... ENABLE ALWAYS TRIGGER
-// of a member's TRUNCATE trigger): the ddl_command_end event triggers ignore it.
-bool InPartitionDdl();
-
 // sql_drop: refuses (2BP01) a DROP TRIGGER of a member or routed capture trigger whose table
 // still exists (pg_trickle's own drops pass). Needs SPI, as the extension owner.
 void RefusePartitionTriggerDrop();

@@ -8,6 +8,7 @@
 #include "delta/delta_plan.hpp"
 
 #include "analyze/function_check.hpp"
+#include "analyze/query_analysis.hpp"
 #include "bridge/guard.hpp"
 #include "bridge/spi.hpp"
 #include "capture/capture.hpp"
@@ -349,32 +350,12 @@ std::string LeafSql(Oid relid, LeafMode mode) {
 	LeafColumns b = ColumnsOf(relid, "b");
 	// Pending changes come through pgtrickle._pending_changes(), which checks the reader's
 	// privileges on the source; its column list is the buffer's (live source columns).
+	// Each live column with its type, typmod and collation (a pending 'A' must compare like the
+	// table's 'A' under a case-insensitive collation, not under the type's default), named as
+	// the storage columns are (analyze::StorageColumns).
 	std::string coldefs = "__pgt_xid pg_catalog.xid8, __pgt_action pg_catalog.\"char\"";
-	List *defs = PgCall([&] {
-		List *out = NIL;
-		Relation rel_handle = relation_open(relid, AccessShareLock);
-		TupleDesc desc = RelationGetDescr(rel_handle);
-		for (int i = 0; i < desc->natts; i++) {
-			Form_pg_attribute att = TupleDescAttr(desc, i);
-			if (!att->attisdropped) {
-				// The column's collation too: a pending 'A' must compare like the table's 'A'
-				// (s = 'a' under a case-insensitive collation), not under the type's default.
-				const char *collate = "";
-				if (OidIsValid(att->attcollation) &&
-				    att->attcollation != get_typcollation(att->atttypid)) {
-					collate = psprintf(" COLLATE %s", generate_collation_name(att->attcollation));
-				}
-				out = lappend(out, psprintf("%s %s%s", quote_identifier(NameStr(att->attname)),
-				                            format_type_with_typemod(att->atttypid, att->atttypmod),
-				                            collate));
-			}
-		}
-		relation_close(rel_handle, AccessShareLock);
-		return out;
-	});
-	ListCell *lc;
-	foreach (lc, defs) {
-		coldefs += std::string(", ") + (const char *)lfirst(lc);
+	for (const auto &column : analyze::StorageColumns(relid)) {
+		coldefs += ", " + QuoteIdent(column.name) + " " + column.type_sql;
 	}
 	std::string changes = "pgtrickle._pending_changes(" + std::to_string(relid) +
 	                      "::pg_catalog.oid, $1, $2, $3) AS b(" + coldefs + ")";
