@@ -42,14 +42,6 @@ bool HasWork(const catalog::StreamTable &st, const std::vector<Oid> &changed_in_
 	if (!st.is_populated || st.needs_reinit) {
 		return true;
 	}
-	// A time-dependent query (now(), a setting, a STABLE function) can change its result while
-	// no source changes: it is recomputed (FULL) whenever asked.
-	{
-		bridge::AsUser as_owner(st.owner, true);
-		if (analyze::TimeDependence(st.defining_query)) {
-			return true;
-		}
-	}
 	for (const auto &dep : st.deps) {
 		if (std::find(changed_in_unit.begin(), changed_in_unit.end(), dep.relid) !=
 		    changed_in_unit.end()) {
@@ -66,7 +58,14 @@ bool HasWork(const catalog::StreamTable &st, const std::vector<Oid> &changed_in_
 	if (upstream.Get(0, 0) == "t") {
 		return true;
 	}
-	return capture::HasPendingBaseChanges(st);
+	if (capture::HasPendingBaseChanges(st)) {
+		return true;
+	}
+	// Last, as it parses the query: a time-dependent query (now(), a setting, a STABLE
+	// function) can change its result while no source changes, so it is recomputed (FULL)
+	// whenever asked.
+	bridge::AsQueryOwner as_owner(st.owner);
+	return analyze::TimeDependence(st.defining_query).has_value();
 }
 
 catalog::RefreshOutcome ExecuteFull(const catalog::StreamTable &st, Snapshot snapshot) {
