@@ -564,4 +564,15 @@ void ClusterTest::EnsureExtension() {
 	conn_->Exec("CREATE EXTENSION IF NOT EXISTS pg_trickle");
 }
 
+std::string Format(const Rows &rows) {
+	std::ostringstream out;
+	for (const Row &row : rows) {
+		out << "  (";
+		for (std::size_t i = 0; i < row.size(); i++)
+			out << (i ? ", " : "") << (row[i] ? *row[i] : "NULL");
+		out << ")\n";
+	}
+	return out.str();
+}
+
 } // namespace pgt::e2e

@@ -151,6 +151,9 @@ class Cluster {
 bool WaitFor(const std::function<bool()> &condition, std::chrono::milliseconds deadline,
              std::chrono::milliseconds interval = std::chrono::milliseconds(50));
 
+// Query rows, one per line as "  (a, b, NULL)", for assertion messages.
+std::string Format(const Rows &rows);
+
 // The cluster shared by every test of this binary (started by the global test environment).
 Cluster &GlobalCluster();
 

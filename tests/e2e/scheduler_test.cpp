@@ -52,17 +52,6 @@ std::string Lit(const std::string &value) {
 	return out + "'";
 }
 
-std::string Format(const Rows &rows) {
-	std::ostringstream out;
-	for (const Row &row : rows) {
-		out << "  (";
-		for (std::size_t i = 0; i < row.size(); i++)
-			out << (i ? ", " : "") << (row[i] ? *row[i] : "NULL");
-		out << ")\n";
-	}
-	return out.str();
-}
-
 // Rows of `table` not produced by `query` plus rows of `query` not in `table` (multisets).
 long long Mismatches(Conn &conn, const std::string &table, const std::string &query) {
 	return Int(conn, "SELECT count(*) FROM ((SELECT * FROM " + table +

@@ -28,17 +28,6 @@ class SecurityTest : public ClusterTest {
 	}
 };
 
-std::string Format(const Rows &rows) {
-	std::ostringstream out;
-	for (const Row &row : rows) {
-		out << "  (";
-		for (std::size_t i = 0; i < row.size(); i++)
-			out << (i ? ", " : "") << (row[i] ? *row[i] : "NULL");
-		out << ")\n";
-	}
-	return out.str();
-}
-
 TEST_F(SecurityTest, SchedulerRunsUserCodeAsTheOwnerRestricted) {
 	Conn &c = *conn_;
 	c.Exec("DROP SCHEMA IF EXISTS sec_e2e CASCADE");
