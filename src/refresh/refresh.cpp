@@ -42,6 +42,17 @@ bool HasWork(const catalog::StreamTable &st, const std::vector<Oid> &changed_in_
 	if (!st.is_populated || st.needs_reinit) {
 		return true;
 	}
+	// A time-dependent query (now(), a setting, a STABLE function) can change its result while
+	// no source changes: it is recomputed (FULL) whenever asked. This runs before the pending
+	// checks on purpose: parsing the query locks its sources, so a refresh that waits here for a
+	// DDL on a source (DETACH PARTITION) then sees the marker that DDL wrote
+	// (specs/partition_attach.spec).
+	{
+		bridge::AsQueryOwner as_owner(st.owner);
+		if (analyze::TimeDependence(st.defining_query)) {
+			return true;
+		}
+	}
 	for (const auto &dep : st.deps) {
 		if (std::find(changed_in_unit.begin(), changed_in_unit.end(), dep.relid) !=
 		    changed_in_unit.end()) {
@@ -58,14 +69,7 @@ bool HasWork(const catalog::StreamTable &st, const std::vector<Oid> &changed_in_
 	if (upstream.Get(0, 0) == "t") {
 		return true;
 	}
-	if (capture::HasPendingBaseChanges(st)) {
-		return true;
-	}
-	// Last, as it parses the query: a time-dependent query (now(), a setting, a STABLE
-	// function) can change its result while no source changes, so it is recomputed (FULL)
-	// whenever asked.
-	bridge::AsQueryOwner as_owner(st.owner);
-	return analyze::TimeDependence(st.defining_query).has_value();
+	return capture::HasPendingBaseChanges(st);
 }
 
 catalog::RefreshOutcome ExecuteFull(const catalog::StreamTable &st, Snapshot snapshot) {
