@@ -4,7 +4,7 @@
 
 EXTENSION = pg_trickle
 MODULE_big = pg_trickle
-DATA = sql/pg_trickle--0.1.0.sql
+DATA = $(sort $(wildcard sql/pg_trickle--*.sql))
 PGFILEDESC = "pg_trickle - stream tables kept fresh by full or incremental refresh"
 
 SRCS = $(sort $(wildcard src/*.cpp src/*/*.cpp))

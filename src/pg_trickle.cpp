@@ -15,7 +15,7 @@ PG_MODULE_MAGIC;
 PGDLLEXPORT void _PG_init(void);
 }
 
-#define PGT_VERSION "0.1.0"
+#define PGT_VERSION "0.2.0"
 
 extern "C" void _PG_init(void) {
 	pgtrickle::config::DefineGucs();

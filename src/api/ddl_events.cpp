@@ -13,7 +13,7 @@
 #include "bridge/security.hpp"
 #include "bridge/spi.hpp"
 #include "capture/capture.hpp"
-#include "catalog/catalog.hpp"
+#include "pgt_catalog/catalog.hpp"
 #include "capture/partitions.hpp"
 
 extern "C" {

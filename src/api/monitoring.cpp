@@ -6,7 +6,7 @@
 #include "bridge/search_path.hpp"
 #include "bridge/security.hpp"
 #include "bridge/spi.hpp"
-#include "catalog/catalog.hpp"
+#include "pgt_catalog/catalog.hpp"
 #include "config/guc.hpp"
 #include "scheduler/launcher.hpp"
 #include "core/dag.hpp"

@@ -1,7 +1,7 @@
 // Refresh units: a stream table alone, or the whole atomic consistency group it belongs to.
 #pragma once
 
-#include "catalog/catalog.hpp"
+#include "pgt_catalog/catalog.hpp"
 #include "core/dag.hpp"
 
 #include <optional>

@@ -12,7 +12,7 @@
 #pragma once
 
 #include "capture/frontier.hpp"
-#include "catalog/catalog.hpp"
+#include "pgt_catalog/catalog.hpp"
 
 #include <map>
 #include <optional>

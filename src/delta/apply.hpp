@@ -2,8 +2,8 @@
 #pragma once
 
 #include "capture/frontier.hpp"
-#include "catalog/catalog.hpp"
-#include "catalog/history.hpp"
+#include "pgt_catalog/catalog.hpp"
+#include "pgt_catalog/history.hpp"
 #include "delta/delta_plan.hpp"
 
 extern "C" {

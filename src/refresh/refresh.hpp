@@ -2,9 +2,9 @@
 // Used by refresh_stream_table(), create/alter (initial population) and the scheduler.
 #pragma once
 
-#include "catalog/catalog.hpp"
+#include "pgt_catalog/catalog.hpp"
 #include "capture/frontier.hpp"
-#include "catalog/history.hpp"
+#include "pgt_catalog/history.hpp"
 #include "delta/delta_plan.hpp"
 
 #include <cstdint>

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "analyze/query_analysis.hpp"
-#include "catalog/catalog.hpp"
+#include "pgt_catalog/catalog.hpp"
 
 namespace pgtrickle::refresh {
 

@@ -1,5 +1,5 @@
 // Refresh bookkeeping (see history.hpp).
-#include "catalog/history.hpp"
+#include "pgt_catalog/history.hpp"
 
 #include "bridge/security.hpp"
 #include "bridge/spi.hpp"

@@ -1,5 +1,5 @@
 // Catalog access (see catalog.hpp).
-#include "catalog/catalog.hpp"
+#include "pgt_catalog/catalog.hpp"
 
 #include "bridge/guard.hpp"
 #include "bridge/search_path.hpp"

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "capture/frontier.hpp"
-#include "catalog/catalog.hpp"
+#include "pgt_catalog/catalog.hpp"
 
 #include <cstdint>
 #include <optional>
