@@ -1,6 +1,8 @@
 // SQL API: create_stream_table, alter_stream_table, drop_stream_table, resume_stream_table and
 // refresh_stream_table (SPEC §4, §5). Everything runs in the caller's transaction, so an error or
 // a ROLLBACK leaves nothing behind.
+#include "api/lifecycle.hpp"
+
 #include "analyze/function_check.hpp"
 #include "analyze/query_analysis.hpp"
 #include "api/args.hpp"
@@ -45,17 +47,11 @@ using bridge::PgCall;
 using bridge::SpiExec;
 using bridge::Value;
 
-struct TargetName {
-	Oid nsp;
-	std::string schema;
-	std::string name;
-};
+} // namespace
 
-// Where a new stream table goes: like CREATE TABLE (unqualified = first schema of search_path,
-// i.e. current_schema()); checks CREATE privilege on the schema.
-TargetName ResolveCreationName(const std::string &name) {
+TargetName ResolveCreationTarget(const std::string &name) {
 	const char *text = name.c_str();
-	TargetName target{InvalidOid, {}, {}};
+	TargetName target{InvalidOid, {}, {}, InvalidOid};
 	char *relname = nullptr;
 	char *nspname = nullptr;
 	Oid existing = InvalidOid;
@@ -80,6 +76,16 @@ TargetName ResolveCreationName(const std::string &name) {
 		throw core::Error("0A000", "stream tables cannot be temporary", {},
 		                  "Create the stream table in a permanent schema.");
 	}
+	target.existing = existing;
+	return target;
+}
+
+namespace {
+
+// Where a new stream table goes (ResolveCreationTarget); 42P07 if the name is taken.
+TargetName ResolveCreationName(const std::string &name) {
+	TargetName target = ResolveCreationTarget(name);
+	Oid existing = target.existing;
 	if (OidIsValid(existing)) {
 		bool is_st = catalog::LoadByRelid(existing).has_value();
 		throw core::Error("42P07", std::string(is_st ? "stream table" : "relation") + " \"" +
@@ -197,6 +203,8 @@ std::string ColumnList(const analyze::AnalyzedQuery &q) {
 	return out;
 }
 
+} // namespace
+
 // Like ALTER / REFRESH MATERIALIZED VIEW: only the owner (or a member of the owning role).
 void CheckOwner(const catalog::StreamTable &st) {
 	PgCall([&] {
@@ -205,6 +213,8 @@ void CheckOwner(const catalog::StreamTable &st) {
 		}
 	});
 }
+
+namespace {
 
 void LockOrFail(const catalog::StreamTable &st) {
 	if (!refresh::TryLockStreamTable(st.pgt_id)) {
@@ -236,7 +246,8 @@ void CheckOwnsUnit(const catalog::StreamTable &target, const Unit &unit) {
 	}
 }
 
-// Populates or refreshes the refresh unit of st in the caller's transaction.
+} // namespace
+
 void RefreshNow(const catalog::StreamTable &target, catalog::Initiator who) {
 	Unit unit = FindUnit(target.pgt_id, who != catalog::Initiator::kInitial);
 	CheckOwnsUnit(target, unit);
@@ -272,42 +283,33 @@ void RefreshNow(const catalog::StreamTable &target, catalog::Initiator who) {
 	refresh::RefreshUnit(members, options, &failed);
 }
 
-} // namespace
-
-} // namespace pgtrickle::api
-
-using namespace pgtrickle;
-using bridge::PgCall;
-using bridge::SpiExec;
-using bridge::Value;
-
-PGT_FUNCTION(pgtrickle_create_stream_table) {
-	std::string name = api::RequiredTextArg(fcinfo, 0, "name");
-	std::string query = api::RequiredTextArg(fcinfo, 1, "query");
-	auto schedule_arg = api::TextArg(fcinfo, 2);
+CreateSpec ParseCreateSpec(FunctionCallInfo fcinfo) {
+	auto schedule_arg = TextArg(fcinfo, 2);
 	if (!schedule_arg) {
 		throw core::Error("22004", "schedule must not be null", {},
 		                  "Use 'calculated' to refresh whenever the sources change.");
 	}
-	std::string mode_text = api::RequiredTextArg(fcinfo, 3, "refresh_mode");
-	auto initialize = api::BoolArg(fcinfo, 4);
+	std::string mode_text = RequiredTextArg(fcinfo, 3, "refresh_mode");
+	auto initialize = BoolArg(fcinfo, 4);
 	if (!initialize) {
 		throw core::Error("22004", "initialize must not be null");
 	}
-	auto consistency_arg = api::TextArg(fcinfo, 5);
-	auto policy_arg = api::TextArg(fcinfo, 6);
+	auto consistency_arg = TextArg(fcinfo, 5);
+	auto policy_arg = TextArg(fcinfo, 6);
 
-	core::RefreshMode mode = api::CheckMode(mode_text);
-	std::string schedule = api::CheckSchedule(*schedule_arg);
-	core::DiamondConsistency consistency =
-	    consistency_arg ? core::ParseDiamondConsistency(*consistency_arg)
-	                    : static_cast<core::DiamondConsistency>(config::diamond_consistency);
-	core::SchedulePolicy policy =
-	    policy_arg ? core::ParseSchedulePolicy(*policy_arg)
-	               : static_cast<core::SchedulePolicy>(config::diamond_schedule_policy);
+	CreateSpec spec;
+	spec.mode = CheckMode(mode_text);
+	spec.schedule = CheckSchedule(*schedule_arg);
+	spec.consistency = consistency_arg
+	                       ? core::ParseDiamondConsistency(*consistency_arg)
+	                       : static_cast<core::DiamondConsistency>(config::diamond_consistency);
+	spec.policy = policy_arg ? core::ParseSchedulePolicy(*policy_arg)
+	                         : static_cast<core::SchedulePolicy>(config::diamond_schedule_policy);
+	spec.initialize = *initialize;
+	return spec;
+}
 
-	bridge::SpiScope spi;
-	api::TargetName target = api::ResolveCreationName(name);
+void CreateStreamTable(const TargetName &target, const std::string &query, const CreateSpec &spec) {
 	// The caller becomes the owner: its query is planned as it, restricted like every later run.
 	analyze::AnalyzedQuery analyzed;
 	{
@@ -317,7 +319,7 @@ PGT_FUNCTION(pgtrickle_create_stream_table) {
 	bridge::PinnedSearchPath pin;
 
 	std::string qualified = bridge::QualifiedName(target.schema, target.name);
-	SpiExec("CREATE TABLE " + qualified + " (\n" + api::ColumnList(analyzed) + "\n)");
+	SpiExec("CREATE TABLE " + qualified + " (\n" + ColumnList(analyzed) + "\n)");
 	Oid relid = PgCall([&] {
 		CommandCounterIncrement();
 		return get_relname_relid(target.name.c_str(), target.nsp);
@@ -337,20 +339,129 @@ PGT_FUNCTION(pgtrickle_create_stream_table) {
 		            "VALUES ($1::oid, $2, $3, $4, $5, $10, '{}', $6, $7, 'INITIALIZING', $8, $9) "
 		            "RETURNING pgt_id",
 		            {std::to_string(relid), target.schema, target.name, analyzed.text, query,
-		             schedule, std::string(core::Name(mode)), std::string(core::Name(consistency)),
-		             std::string(core::Name(policy)), analyzed.tree});
+		             spec.schedule, std::string(core::Name(spec.mode)),
+		             std::string(core::Name(spec.consistency)),
+		             std::string(core::Name(spec.policy)), analyzed.tree});
 		pgt_id = std::stoll(r.Get(0, 0));
 	}
-	api::RecordDependencies(pgt_id, relid, analyzed.sources);
+	RecordDependencies(pgt_id, relid, analyzed.sources);
 	refresh::RecordQuery(pgt_id, analyzed, nullptr);
-	api::CheckNoCycles();
-	api::PrepareDifferential(pgt_id, mode);
+	CheckNoCycles();
+	PrepareDifferential(pgt_id, spec.mode);
 	analyze::WarnHiddenDependencies(analyzed.text,
 	                                bridge::QualifiedName(target.schema, target.name));
 
-	if (*initialize) {
-		api::RefreshNow(*catalog::LoadById(pgt_id), catalog::Initiator::kInitial);
+	if (spec.initialize) {
+		RefreshNow(*catalog::LoadById(pgt_id), catalog::Initiator::kInitial);
 	}
+}
+
+analyze::AnalyzedQuery AnalyzeAsOwner(const catalog::StreamTable &st, const std::string &query) {
+	// As the owner, restricted, even when a superuser or a member of the owning role asks.
+	bridge::AsQueryOwner as_owner(st.owner);
+	return analyze::AnalyzeQuery(query, st.schema, st.name);
+}
+
+void AlterStreamTable(const catalog::StreamTable &st, const std::optional<std::string> &query,
+                      const std::optional<analyze::AnalyzedQuery> &analyzed,
+                      const AlterSpec &spec) {
+	bridge::PinnedSearchPath pin;
+	LockOrFail(st);
+
+	{
+		bridge::AsExtensionOwner as_owner;
+		SpiExec("UPDATE pgtrickle.pgt_stream_tables SET "
+		        "schedule = coalesce($2, schedule), refresh_mode = coalesce($3, refresh_mode), "
+		        "status = CASE WHEN $4 = 'ACTIVE' AND NOT is_populated THEN 'INITIALIZING' "
+		        "ELSE coalesce($4, status) END, "
+		        "consecutive_errors = CASE WHEN $4 = 'ACTIVE' THEN 0 ELSE consecutive_errors END, "
+		        "diamond_consistency = coalesce($5, diamond_consistency), "
+		        "diamond_schedule_policy = coalesce($6, diamond_schedule_policy), "
+		        "updated_at = now() WHERE pgt_id = $1::bigint",
+		        {std::to_string(st.pgt_id), spec.schedule,
+		         spec.mode ? Value(core::Name(*spec.mode)) : Value(),
+		         spec.status ? Value(core::Name(*spec.status)) : Value(),
+		         spec.consistency ? Value(core::Name(*spec.consistency)) : Value(),
+		         spec.policy ? Value(core::Name(*spec.policy)) : Value()});
+	}
+
+	if (analyzed) {
+		// Rebuild the storage in place: the relation (with grants, dependencies and the indexes
+		// of unchanged columns) survives; the rows are recomputed below.
+		bool reshaped = false;
+		{
+			bridge::AsQueryOwner as_owner(st.owner); // the DELETE fires the owner's triggers
+			reshaped = refresh::ReshapeStorage(st, *analyzed);
+		}
+		ForgetDependencies(st.pgt_id, st.relid);
+		{
+			bridge::AsExtensionOwner as_owner;
+			SpiExec("UPDATE pgtrickle.pgt_stream_tables SET needs_reinit = false, "
+			        "reinit_reason = NULL, reinit_requested_at = NULL, "
+			        "is_populated = false WHERE pgt_id = $1::bigint",
+			        {std::to_string(st.pgt_id)});
+		}
+		RecordDependencies(st.pgt_id, st.relid, analyzed->sources);
+		refresh::RecordQuery(st.pgt_id, *analyzed, &*query);
+		if (reshaped) {
+			refresh::CheckReaders(st);
+		}
+		capture::CollectGarbage();
+		CheckNoCycles();
+		PrepareDifferential(st.pgt_id, catalog::LoadById(st.pgt_id)->mode);
+		analyze::WarnHiddenDependencies(analyzed->text, st.Display());
+		auto fresh = catalog::LoadById(st.pgt_id);
+		if (fresh->status != core::StStatus::kSuspended) {
+			RefreshNow(*fresh, catalog::Initiator::kManual);
+		} else {
+			// A suspended table keeps no rows of the old query: it is repopulated on resume.
+			bridge::AsQueryOwner as_owner(fresh->owner);
+			refresh::InternalWriteScope writing(fresh->relid);
+			SpiExec("DELETE FROM " + fresh->Qualified());
+		}
+	} else {
+		if (spec.mode) {
+			PrepareDifferential(st.pgt_id, *spec.mode);
+		}
+		if (spec.consistency || spec.policy) {
+			CheckNoCycles();
+		}
+	}
+}
+
+void ResumeStreamTable(const catalog::StreamTable &st) {
+	bridge::PinnedSearchPath pin;
+	CheckOwner(st);
+	if (st.status != core::StStatus::kSuspended) {
+		throw core::Error("55000",
+		                  "stream table " + st.Display() +
+		                      " is not suspended (current status: " + core::Name(st.status) + ")");
+	}
+	{
+		bridge::AsExtensionOwner as_owner;
+		SpiExec("UPDATE pgtrickle.pgt_stream_tables SET status = CASE WHEN is_populated "
+		        "THEN 'ACTIVE' ELSE 'INITIALIZING' END, consecutive_errors = 0, "
+		        "last_error_at = NULL, updated_at = now() WHERE pgt_id = $1::bigint",
+		        {std::to_string(st.pgt_id)});
+	}
+	catalog::Alert("resumed", st.Display(), "");
+}
+
+} // namespace pgtrickle::api
+
+using namespace pgtrickle;
+using bridge::PgCall;
+using bridge::SpiExec;
+using bridge::Value;
+
+PGT_FUNCTION(pgtrickle_create_stream_table) {
+	std::string name = api::RequiredTextArg(fcinfo, 0, "name");
+	std::string query = api::RequiredTextArg(fcinfo, 1, "query");
+	api::CreateSpec spec = api::ParseCreateSpec(fcinfo);
+
+	bridge::SpiScope spi;
+	api::TargetName target = api::ResolveCreationName(name);
+	api::CreateStreamTable(target, query, spec);
 	PG_RETURN_VOID();
 }
 
@@ -364,33 +475,29 @@ PGT_FUNCTION(pgtrickle_alter_stream_table) {
 	auto policy = api::TextArg(fcinfo, 6);
 
 	// Validate every argument before changing anything.
-	std::optional<std::string> new_schedule;
+	api::AlterSpec spec;
 	if (schedule) {
-		new_schedule = api::CheckSchedule(*schedule);
+		spec.schedule = api::CheckSchedule(*schedule);
 	}
-	std::optional<core::RefreshMode> new_mode;
 	if (mode) {
-		new_mode = api::CheckMode(*mode);
+		spec.mode = api::CheckMode(*mode);
 	}
-	std::optional<core::StStatus> new_status;
 	if (status) {
 		std::string key = core::Lower(core::Trim(*status));
 		if (key == "active") {
-			new_status = core::StStatus::kActive;
+			spec.status = core::StStatus::kActive;
 		} else if (key == "suspended") {
-			new_status = core::StStatus::kSuspended;
+			spec.status = core::StStatus::kSuspended;
 		} else {
 			throw core::Error("22023", "invalid status value: \"" + *status + "\"",
 			                  "Accepted values are 'ACTIVE' or 'SUSPENDED'.");
 		}
 	}
-	std::optional<core::DiamondConsistency> new_consistency;
 	if (consistency) {
-		new_consistency = core::ParseDiamondConsistency(*consistency);
+		spec.consistency = core::ParseDiamondConsistency(*consistency);
 	}
-	std::optional<core::SchedulePolicy> new_policy;
 	if (policy) {
-		new_policy = core::ParseSchedulePolicy(*policy);
+		spec.policy = core::ParseSchedulePolicy(*policy);
 	}
 
 	bridge::SpiScope spi;
@@ -398,72 +505,9 @@ PGT_FUNCTION(pgtrickle_alter_stream_table) {
 	api::CheckOwner(st);
 	std::optional<analyze::AnalyzedQuery> analyzed;
 	if (query) {
-		// As the owner, restricted, even when a superuser or a member of the owning role asks.
-		bridge::AsQueryOwner as_owner(st.owner);
-		analyzed = analyze::AnalyzeQuery(*query, st.schema, st.name);
+		analyzed = api::AnalyzeAsOwner(st, *query);
 	}
-	bridge::PinnedSearchPath pin;
-	api::LockOrFail(st);
-
-	{
-		bridge::AsExtensionOwner as_owner;
-		SpiExec("UPDATE pgtrickle.pgt_stream_tables SET "
-		        "schedule = coalesce($2, schedule), refresh_mode = coalesce($3, refresh_mode), "
-		        "status = CASE WHEN $4 = 'ACTIVE' AND NOT is_populated THEN 'INITIALIZING' "
-		        "ELSE coalesce($4, status) END, "
-		        "consecutive_errors = CASE WHEN $4 = 'ACTIVE' THEN 0 ELSE consecutive_errors END, "
-		        "diamond_consistency = coalesce($5, diamond_consistency), "
-		        "diamond_schedule_policy = coalesce($6, diamond_schedule_policy), "
-		        "updated_at = now() WHERE pgt_id = $1::bigint",
-		        {std::to_string(st.pgt_id), new_schedule,
-		         new_mode ? Value(core::Name(*new_mode)) : Value(),
-		         new_status ? Value(core::Name(*new_status)) : Value(),
-		         new_consistency ? Value(core::Name(*new_consistency)) : Value(),
-		         new_policy ? Value(core::Name(*new_policy)) : Value()});
-	}
-
-	if (analyzed) {
-		// Rebuild the storage in place: the relation (with grants, dependencies and the indexes
-		// of unchanged columns) survives; the rows are recomputed below.
-		bool reshaped = false;
-		{
-			bridge::AsQueryOwner as_owner(st.owner); // the DELETE fires the owner's triggers
-			reshaped = refresh::ReshapeStorage(st, *analyzed);
-		}
-		api::ForgetDependencies(st.pgt_id, st.relid);
-		{
-			bridge::AsExtensionOwner as_owner;
-			SpiExec("UPDATE pgtrickle.pgt_stream_tables SET needs_reinit = false, "
-			        "reinit_reason = NULL, reinit_requested_at = NULL, "
-			        "is_populated = false WHERE pgt_id = $1::bigint",
-			        {std::to_string(st.pgt_id)});
-		}
-		api::RecordDependencies(st.pgt_id, st.relid, analyzed->sources);
-		refresh::RecordQuery(st.pgt_id, *analyzed, &*query);
-		if (reshaped) {
-			refresh::CheckReaders(st);
-		}
-		capture::CollectGarbage();
-		api::CheckNoCycles();
-		api::PrepareDifferential(st.pgt_id, catalog::LoadById(st.pgt_id)->mode);
-		analyze::WarnHiddenDependencies(analyzed->text, st.Display());
-		auto fresh = catalog::LoadById(st.pgt_id);
-		if (fresh->status != core::StStatus::kSuspended) {
-			api::RefreshNow(*fresh, catalog::Initiator::kManual);
-		} else {
-			// A suspended table keeps no rows of the old query: it is repopulated on resume.
-			bridge::AsQueryOwner as_owner(fresh->owner);
-			refresh::InternalWriteScope writing(fresh->relid);
-			SpiExec("DELETE FROM " + fresh->Qualified());
-		}
-	} else {
-		if (new_mode) {
-			api::PrepareDifferential(st.pgt_id, *new_mode);
-		}
-		if (new_consistency || new_policy) {
-			api::CheckNoCycles();
-		}
-	}
+	api::AlterStreamTable(st, query, analyzed, spec);
 	PG_RETURN_VOID();
 }
 
@@ -508,21 +552,7 @@ PGT_FUNCTION(pgtrickle_resume_stream_table) {
 	std::string name = api::RequiredTextArg(fcinfo, 0, "name");
 	bridge::SpiScope spi;
 	catalog::StreamTable st = catalog::Resolve(name);
-	bridge::PinnedSearchPath pin;
-	api::CheckOwner(st);
-	if (st.status != core::StStatus::kSuspended) {
-		throw core::Error("55000",
-		                  "stream table " + st.Display() +
-		                      " is not suspended (current status: " + core::Name(st.status) + ")");
-	}
-	{
-		bridge::AsExtensionOwner as_owner;
-		SpiExec("UPDATE pgtrickle.pgt_stream_tables SET status = CASE WHEN is_populated "
-		        "THEN 'ACTIVE' ELSE 'INITIALIZING' END, consecutive_errors = 0, "
-		        "last_error_at = NULL, updated_at = now() WHERE pgt_id = $1::bigint",
-		        {std::to_string(st.pgt_id)});
-	}
-	catalog::Alert("resumed", st.Display(), "");
+	api::ResumeStreamTable(st);
 	PG_RETURN_VOID();
 }
 

@@ -6,6 +6,7 @@
 #include "bridge/search_path.hpp"
 #include "bridge/security.hpp"
 #include "bridge/spi.hpp"
+#include "capture/capture.hpp"
 #include "pgt_catalog/catalog.hpp"
 #include "config/guc.hpp"
 #include "scheduler/launcher.hpp"
@@ -247,6 +248,24 @@ PGT_FUNCTION(pgtrickle_explain_st) {
 	if (decision.plan.shape != delta::Shape::kUnsupported) {
 		add("delta_sql", decision.plan.delta_sql);
 		add("differential_apply_sql", delta::DescribeApply(st, decision.plan));
+	}
+	return api::ReturnRows(fcinfo, rows);
+}
+
+PGT_FUNCTION(pgtrickle_pending_change_counts) {
+	bridge::SpiScope spi;
+	bridge::PinnedSearchPath pin;
+	std::vector<api::TextRow> rows;
+	for (const auto &st : catalog::LoadAll()) {
+		// What the buffers hold only for the owner and pg_read_all_stats (like explain_st).
+		bool details = bridge::MaySeeDetails(st.owner);
+		for (const auto &b : capture::PendingBySource(st)) {
+			rows.push_back({st.Display(), b.source,
+			                details ? std::optional<std::string>(std::to_string(b.pending_rows))
+			                        : std::nullopt,
+			                details ? std::optional<std::string>(std::to_string(b.buffer_rows))
+			                        : std::nullopt});
+		}
 	}
 	return api::ReturnRows(fcinfo, rows);
 }

@@ -819,6 +819,26 @@ std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_r
 	return pending;
 }
 
+std::vector<SourceBacklog> PendingBySource(const catalog::StreamTable &st) {
+	bridge::AsExtensionOwner as_owner; // buffers are private; only counts leave
+	auto buffers = SpiExec("SELECT t.buffer_schema, t.buffer_name, t.source_relid::regclass::text "
+	                       "AS source FROM pgtrickle.pgt_change_tracking t "
+	                       "WHERE $1::bigint = ANY (t.consumers) ORDER BY source",
+	                       {std::to_string(st.pgt_id)});
+	auto frontier = FrontierParams(st.pgt_id);
+	std::vector<SourceBacklog> out;
+	for (const auto &row : buffers.rows) {
+		std::string buffer = QuoteIdent(*row[0]) + "." + QuoteIdent(*row[1]);
+		std::string where = frontier ? PendingPredicate("b") : std::string("true");
+		auto c = SpiExec("SELECT count(*) FILTER (WHERE " + where + "), count(*) FROM " + buffer +
+		                     " b",
+		                 frontier ? *frontier : std::vector<bridge::Value>{});
+		out.push_back(SourceBacklog{*row[2], std::stoll(c.Get(0, 0, "0")),
+		                            std::stoll(c.Get(0, 1, "0"))});
+	}
+	return out;
+}
+
 namespace {
 
 // A consumer of a change buffer that still reads it, with its floor: the oldest writer xid its

@@ -56,6 +56,16 @@ bool HasPendingBaseChanges(const catalog::StreamTable &st);
 std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_rows,
                           double max_ratio);
 
+// Per captured source of st (ordered by source name): change rows its frontier has not consumed,
+// and all rows in the source's buffer. Reads the buffers as the extension owner: only counts
+// leave (callers decide who may see them). C++ regime; needs SPI.
+struct SourceBacklog {
+	std::string source; // regclass text under the pinned search_path
+	std::int64_t pending_rows = 0;
+	std::int64_t buffer_rows = 0;
+};
+std::vector<SourceBacklog> PendingBySource(const catalog::StreamTable &st);
+
 // HasPendingBaseChanges for many stream tables at once (the scheduler's tick): each change
 // buffer is read once (its distinct writer xids), and every consumer's frontier is checked in
 // C++ (core/visibility.hpp). Returns pgt_id -> pending for the given stream tables.
