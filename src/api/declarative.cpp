@@ -101,9 +101,9 @@ PGT_FUNCTION(pgtrickle_create_stream_table_if_not_exists) {
 			is_st = catalog::LoadByRelid(target.existing).has_value();
 		}
 		if (!is_st) {
-			throw core::Error("42P07",
-			                  "relation \"" + display + "\" already exists and is not a stream table",
-			                  {}, "Drop or rename it, or choose another name.");
+			throw core::Error(
+			    "42P07", "relation \"" + display + "\" already exists and is not a stream table",
+			    {}, "Drop or rename it, or choose another name.");
 		}
 		const char *shown = display.c_str();
 		PgCall([&] {

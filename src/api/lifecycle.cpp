@@ -332,16 +332,15 @@ void CreateStreamTable(const TargetName &target, const std::string &query, const
 	std::int64_t pgt_id = 0;
 	{
 		bridge::AsExtensionOwner as_owner;
-		auto r =
-		    SpiExec("INSERT INTO pgtrickle.pgt_stream_tables (pgt_relid, pgt_schema, pgt_name, "
-		            "defining_query, original_query, defining_tree, output_columns, schedule, "
-		            "refresh_mode, status, diamond_consistency, diamond_schedule_policy) "
-		            "VALUES ($1::oid, $2, $3, $4, $5, $10, '{}', $6, $7, 'INITIALIZING', $8, $9) "
-		            "RETURNING pgt_id",
-		            {std::to_string(relid), target.schema, target.name, analyzed.text, query,
-		             spec.schedule, std::string(core::Name(spec.mode)),
-		             std::string(core::Name(spec.consistency)),
-		             std::string(core::Name(spec.policy)), analyzed.tree});
+		auto r = SpiExec(
+		    "INSERT INTO pgtrickle.pgt_stream_tables (pgt_relid, pgt_schema, pgt_name, "
+		    "defining_query, original_query, defining_tree, output_columns, schedule, "
+		    "refresh_mode, status, diamond_consistency, diamond_schedule_policy) "
+		    "VALUES ($1::oid, $2, $3, $4, $5, $10, '{}', $6, $7, 'INITIALIZING', $8, $9) "
+		    "RETURNING pgt_id",
+		    {std::to_string(relid), target.schema, target.name, analyzed.text, query, spec.schedule,
+		     std::string(core::Name(spec.mode)), std::string(core::Name(spec.consistency)),
+		     std::string(core::Name(spec.policy)), analyzed.tree});
 		pgt_id = std::stoll(r.Get(0, 0));
 	}
 	RecordDependencies(pgt_id, relid, analyzed.sources);

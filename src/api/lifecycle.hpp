@@ -59,8 +59,7 @@ analyze::AnalyzedQuery AnalyzeAsOwner(const catalog::StreamTable &st, const std:
 // Applies `spec` and, when `analyzed` is set, replaces the query (`query` is its original text)
 // and repopulates. The caller has checked ownership (CheckOwner). 55P03 while it is refreshed.
 void AlterStreamTable(const catalog::StreamTable &st, const std::optional<std::string> &query,
-                      const std::optional<analyze::AnalyzedQuery> &analyzed,
-                      const AlterSpec &spec);
+                      const std::optional<analyze::AnalyzedQuery> &analyzed, const AlterSpec &spec);
 
 // resume_stream_table: ownership check, 55000 unless SUSPENDED, status back, `resumed` alert.
 void ResumeStreamTable(const catalog::StreamTable &st);

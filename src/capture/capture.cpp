@@ -830,11 +830,11 @@ std::vector<SourceBacklog> PendingBySource(const catalog::StreamTable &st) {
 	for (const auto &row : buffers.rows) {
 		std::string buffer = QuoteIdent(*row[0]) + "." + QuoteIdent(*row[1]);
 		std::string where = frontier ? PendingPredicate("b") : std::string("true");
-		auto c = SpiExec("SELECT count(*) FILTER (WHERE " + where + "), count(*) FROM " + buffer +
-		                     " b",
-		                 frontier ? *frontier : std::vector<bridge::Value>{});
-		out.push_back(SourceBacklog{*row[2], std::stoll(c.Get(0, 0, "0")),
-		                            std::stoll(c.Get(0, 1, "0"))});
+		auto c =
+		    SpiExec("SELECT count(*) FILTER (WHERE " + where + "), count(*) FROM " + buffer + " b",
+		            frontier ? *frontier : std::vector<bridge::Value>{});
+		out.push_back(
+		    SourceBacklog{*row[2], std::stoll(c.Get(0, 0, "0")), std::stoll(c.Get(0, 1, "0"))});
 	}
 	return out;
 }
