@@ -8,6 +8,8 @@ PACKAGES=(
 	postgresql-15 postgresql-server-dev-15 libpq-dev
 	googletest libgtest-dev libgmock-dev libbenchmark-dev
 	clang-format
+	# The exporter test (tests/e2e/exporter_test.cpp) runs the real exporter against its cluster.
+	prometheus-postgres-exporter
 )
 
 missing=()
