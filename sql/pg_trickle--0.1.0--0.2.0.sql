@@ -74,8 +74,10 @@ SELECT quote_ident(i.pgt_schema) || '.' || quote_ident(i.pgt_name) AS name,
        i.status,
        i.refresh_mode AS mode,
        i.schedule,
-       (i.status = 'ACTIVE' AND i.is_populated AND NOT i.stale
-        AND i.consecutive_errors = 0) AS fresh,
+       (i.status = 'ACTIVE' AND i.is_populated AND i.consecutive_errors = 0
+        AND coalesce(now() - coalesce(i.last_refresh_at, i.data_timestamp, i.created_at)
+                     <= make_interval(secs => 2 * pgtrickle._schedule_period(i.schedule)),
+                     true)) AS fresh,
        i.staleness,
        i.data_timestamp,
        i.last_refresh_at,

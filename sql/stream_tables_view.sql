@@ -36,8 +36,14 @@ SELECT pgtrickle.alter_stream_table('stv_full', status => 'SUSPENDED');
 SELECT name, status, fresh FROM pgtrickle.stream_tables WHERE name IN ('public.stv_full', 'public.stv_later');
 SELECT pgtrickle.resume_stream_tables();
 SELECT bool_and(fresh) AS all_fresh FROM pgtrickle.stream_tables;
--- Stale: the data is older than twice the schedule.
-UPDATE pgtrickle.pgt_stream_tables SET data_timestamp = now() - interval '3h'
+-- Not refreshed for more than twice the schedule (a NO_DATA pass counts: it finds nothing
+-- changed, so the rows are still current).
+UPDATE pgtrickle.pgt_stream_tables SET data_timestamp = now() - interval '3h',
+    last_refresh_at = now() - interval '150m'
+WHERE pgt_name = 'stv_full';
+SELECT name, fresh, staleness > interval '2h' AS old FROM pgtrickle.stream_tables
+WHERE name = 'public.stv_full';
+UPDATE pgtrickle.pgt_stream_tables SET last_refresh_at = now() - interval '90m'
 WHERE pgt_name = 'stv_full';
 SELECT name, fresh, staleness > interval '2h' AS old FROM pgtrickle.stream_tables
 WHERE name = 'public.stv_full';

@@ -267,7 +267,12 @@ TEST_F(ExtensionUpdateTest, StreamTablesOf010KeepRefreshingAfterUpdate) {
 	EXPECT_EQ(conn->Scalar("SELECT updated_at::text FROM pgtrickle.pgt_stream_tables "
 	                       "WHERE pgt_name = 'st_full'"),
 	          updated);
-	EXPECT_EQ(conn->Scalar("SELECT count(*) FROM pgtrickle.stream_tables WHERE fresh"), "5")
+	// Fresh: the 1s tables are refreshed (NO_DATA passes) within twice their schedule.
+	EXPECT_TRUE(WaitFor(
+	    [&] {
+		    return conn->Scalar("SELECT count(*) FROM pgtrickle.stream_tables WHERE fresh") == "5";
+	    },
+	    20s, 100ms))
 	    << Format(conn->Query("SELECT * FROM pgtrickle.stream_tables"));
 
 	conn.reset();
