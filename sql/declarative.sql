@@ -193,10 +193,18 @@ GRANT INSERT, SELECT ON dcl_h.calls TO PUBLIC;
 ALTER TABLE dcl_h.calls OWNER TO dcl_hostile;
 SET ROLE dcl_hostile;
 -- "IMMUTABLE" (a lie): planning a query calling f(1) runs it and records who did.
+-- The sequence counts every call, also those whose transaction rolled back.
+CREATE SEQUENCE dcl_h.probe;
+GRANT USAGE ON SEQUENCE dcl_h.probe TO PUBLIC;
+CREATE FUNCTION dcl_h.record_call() RETURNS int LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM nextval('dcl_h.probe');
+    INSERT INTO dcl_h.calls VALUES (current_user);
+    RETURN 1;
+END $$;
 CREATE FUNCTION dcl_h.f(int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
-    INSERT INTO dcl_h.calls VALUES (current_user);
-    RETURN $1;
+    RETURN dcl_h.record_call() * $1;
 END $$;
 RESET ROLE;
 SET ROLE dcl_victim;
@@ -229,6 +237,7 @@ SELECT pgtrickle.refresh_stream_tables(ARRAY['dcl_v.st']);
 SELECT pgtrickle.pause_stream_tables();
 RESET ROLE;
 SELECT * FROM dcl_h.calls;
+SELECT is_called AS hostile_query_ran FROM dcl_h.probe;
 SELECT status, schedule, original_query FROM pgtrickle.pgt_stream_tables
 WHERE pgt_schema = 'dcl_v';
 -- The owner's own replacement runs the new query as the owner.
