@@ -1,6 +1,7 @@
 // SQL API: create_stream_table, alter_stream_table, drop_stream_table, resume_stream_table and
-// refresh_stream_table (SPEC §4, §5). Everything runs in the caller's transaction, so an error or
-// a ROLLBACK leaves nothing behind.
+// refresh_stream_table (SPEC §4, §5), built from the lifecycle steps of lifecycle.hpp (which
+// declarative.cpp reuses). Everything runs in the caller's transaction, so an error or a ROLLBACK
+// leaves nothing behind.
 #include "api/lifecycle.hpp"
 
 #include "analyze/function_check.hpp"
