@@ -436,3 +436,73 @@ AS 'MODULE_PATHNAME', 'pgtrickle_pending_changes';
 COMMENT ON FUNCTION pgtrickle._pending_changes(oid, text, text, text) IS
     'captured changes of a source not yet consumed by a frontier (for owners of its readers with '
     'SELECT on the whole source)';
+
+-------------------------------------------------------------------------------
+-- Backup and restore (docs/operations.md "Backup and restore")
+-------------------------------------------------------------------------------
+-- pg_dump dumps pgt_stream_tables (a configuration table) with its relation OIDs, parse tree and
+-- frontier, none of which mean anything in the restored database. A row inserted by anything
+-- but the extension (a restore: COPY or INSERT of a dumped row, whose created_at lies before
+-- the inserting transaction) is rebound: pgt_relid is resolved again from pgt_schema and
+-- pgt_name, and needs_rebind makes the first scheduler tick or refresh after the restore analyze
+-- defining_query again (fully qualified), record the dependencies, attach fresh change capture
+-- and rebuild it FULL (the change buffers and the frontier are not carried over).
+ALTER TABLE pgtrickle.pgt_stream_tables
+    ADD COLUMN needs_rebind boolean NOT NULL DEFAULT false;
+
+CREATE FUNCTION pgtrickle._on_catalog_restore()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rel oid;
+BEGIN
+    IF TG_TABLE_NAME = 'pgt_dependencies' THEN
+        -- The dependencies of a restored row are recorded again when it is rebound.
+        IF EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables s
+                   WHERE s.pgt_id = NEW.pgt_id AND NOT s.needs_rebind) THEN
+            RETURN NEW;
+        END IF;
+        RETURN NULL;
+    END IF;
+    IF NEW.created_at >= now() AND NOT NEW.needs_rebind THEN
+        RETURN NEW; -- written by the extension
+    END IF;
+    rel := to_regclass(quote_ident(NEW.pgt_schema) || '.' || quote_ident(NEW.pgt_name));
+    IF rel IS NULL THEN
+        RAISE WARNING 'stream table %.% is not restored: its table does not exist',
+            quote_ident(NEW.pgt_schema), quote_ident(NEW.pgt_name)
+            USING HINT = 'Restore the table first (a dump with --schema must include its schema).';
+        RETURN NULL;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables s
+               WHERE s.pgt_relid = rel
+                  OR (s.pgt_schema, s.pgt_name) = (NEW.pgt_schema, NEW.pgt_name)) THEN
+        RAISE WARNING 'stream table %.% is not restored: it is a stream table already',
+            quote_ident(NEW.pgt_schema), quote_ident(NEW.pgt_name);
+        RETURN NULL;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables s WHERE s.pgt_id = NEW.pgt_id) THEN
+        NEW.pgt_id := nextval('pgtrickle.pgt_stream_tables_pgt_id_seq');
+    END IF;
+    -- The sequence is not dumped: new stream tables must not take a restored id.
+    PERFORM setval('pgtrickle.pgt_stream_tables_pgt_id_seq',
+                   greatest(NEW.pgt_id, (SELECT last_value FROM pgtrickle.pgt_stream_tables_pgt_id_seq)));
+    NEW.pgt_relid := rel;
+    NEW.needs_rebind := true;
+    NEW.frontier := NULL;
+    NEW.needs_reinit := true;
+    NEW.reinit_reason := 'restored from a dump: change buffers and frontier are not carried over';
+    NEW.reinit_requested_at := now();
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER pgt_restore BEFORE INSERT ON pgtrickle.pgt_stream_tables
+    FOR EACH ROW EXECUTE FUNCTION pgtrickle._on_catalog_restore();
+CREATE TRIGGER pgt_restore BEFORE INSERT ON pgtrickle.pgt_dependencies
+    FOR EACH ROW EXECUTE FUNCTION pgtrickle._on_catalog_restore();
+-- Also when a restore runs with session_replication_role = replica (--disable-triggers).
+ALTER TABLE pgtrickle.pgt_stream_tables ENABLE ALWAYS TRIGGER pgt_restore;
+ALTER TABLE pgtrickle.pgt_dependencies ENABLE ALWAYS TRIGGER pgt_restore;

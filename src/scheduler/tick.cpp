@@ -14,6 +14,7 @@
 //   T3  release the locks, once T2's results are visible to whoever takes them next.
 #include "scheduler/tick.hpp"
 
+#include "api/restore.hpp"
 #include "bridge/guard.hpp"
 #include "bridge/security.hpp"
 #include "bridge/spi.hpp"
@@ -236,6 +237,15 @@ void RunTick(SchedulerState &state) {
 	std::map<std::int64_t, bool> pending_base;
 	bool cycle = false;
 	InTransaction([&] {
+		// Stream tables restored from a dump are rebound first (api/restore.hpp).
+		auto error = bridge::RunInSubtransaction([] { api::RebindRestored(); });
+		if (error) {
+			std::string message = error->what();
+			PgCall([&] {
+				ereport(WARNING, (errmsg("pg_trickle could not rebind restored stream tables: %s",
+				                         message.c_str())));
+			});
+		}
 		all = catalog::LoadAll();
 		try {
 			core::Dag dag = core::Dag::Build(catalog::ToDagNodes(all));
