@@ -449,6 +449,7 @@ COMMENT ON FUNCTION pgtrickle._pending_changes(oid, text, text, text) IS
 -- and rebuild it FULL (the change buffers and the frontier are not carried over).
 ALTER TABLE pgtrickle.pgt_stream_tables
     ADD COLUMN needs_rebind boolean NOT NULL DEFAULT false;
+GRANT SELECT (needs_rebind) ON pgtrickle.pgt_stream_tables TO PUBLIC;
 
 CREATE FUNCTION pgtrickle._on_catalog_restore()
 RETURNS trigger
@@ -506,3 +507,22 @@ CREATE TRIGGER pgt_restore BEFORE INSERT ON pgtrickle.pgt_dependencies
 -- Also when a restore runs with session_replication_role = replica (--disable-triggers).
 ALTER TABLE pgtrickle.pgt_stream_tables ENABLE ALWAYS TRIGGER pgt_restore;
 ALTER TABLE pgtrickle.pgt_dependencies ENABLE ALWAYS TRIGGER pgt_restore;
+
+-- While a restore is still creating triggers (the restored capture and DML-guard triggers come
+-- after the rows), the scheduler does not rebind: it waits until no CREATE TRIGGER has run for
+-- a few seconds since the last one (reinit_requested_at of the pending rows).
+CREATE FUNCTION pgtrickle._on_restore_ddl()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE pgtrickle.pgt_stream_tables SET reinit_requested_at = clock_timestamp()
+    WHERE needs_rebind;
+END
+$$;
+REVOKE ALL ON FUNCTION pgtrickle._on_restore_ddl() FROM PUBLIC;
+CREATE EVENT TRIGGER pgtrickle_restore_ddl ON ddl_command_end
+    WHEN TAG IN ('CREATE TRIGGER')
+    EXECUTE FUNCTION pgtrickle._on_restore_ddl();
+ALTER EVENT TRIGGER pgtrickle_restore_ddl ENABLE ALWAYS;

@@ -217,6 +217,7 @@ bool ExtensionPresent() {
 }
 
 void RecoverInterruptedRefreshes() {
+	InTransaction([] { api::RefreshDefiningTrees(); });
 	InTransaction([] {
 		bridge::AsExtensionOwner as_owner;
 		auto r = SpiExec("UPDATE pgtrickle.pgt_refresh_history SET status = 'FAILED', "
@@ -238,7 +239,7 @@ void RunTick(SchedulerState &state) {
 	bool cycle = false;
 	InTransaction([&] {
 		// Stream tables restored from a dump are rebound first (api/restore.hpp).
-		auto error = bridge::RunInSubtransaction([] { api::RebindRestored(); });
+		auto error = bridge::RunInSubtransaction([] { api::RebindRestored(true); });
 		if (error) {
 			std::string message = error->what();
 			PgCall([&] {
