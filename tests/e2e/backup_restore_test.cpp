@@ -13,6 +13,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,19 @@ std::string Diff(Conn &c, const std::string &st) {
 	                ") UNION ALL (" + q + " EXCEPT ALL SELECT * FROM " + st + ")) d");
 }
 
+// refresh_stream_table, retried while the scheduler refreshes the same table (55P03).
+void Refresh(Conn &c, const std::string &st) {
+	std::optional<SqlError> error;
+	bool done = WaitFor(
+	    [&] {
+		    error = c.TryExec("SELECT pgtrickle.refresh_stream_table('" + st + "')");
+		    return !error || error->sqlstate != "55P03";
+	    },
+	    30s, 100ms);
+	ASSERT_TRUE(done) << "refresh of " << st << " kept waiting";
+	ASSERT_FALSE(error.has_value()) << st << ": " << error->message;
+}
+
 class BackupRestoreTest : public ClusterTest {
   protected:
 	void SetUp() override {
@@ -117,7 +131,7 @@ class BackupRestoreTest : public ClusterTest {
 		EXPECT_EQ(c->Scalar(kProperties), properties_);
 		// The first manual refresh rebinds every restored stream table (the scheduler does it
 		// too, once the restore has been quiet for a few seconds).
-		c->Exec("SELECT pgtrickle.refresh_stream_table('app.st_filter')");
+		Refresh(*c, "app.st_filter");
 		EXPECT_EQ(c->Scalar("SELECT count(*) FROM pgtrickle.pgt_stream_tables "
 		                    "WHERE needs_rebind"),
 		          "0");
@@ -143,10 +157,10 @@ class BackupRestoreTest : public ClusterTest {
 		// The first refresh after the restore rebuilds (the buffers were not carried over), and
 		// each stream table then equals its query, including the changes pending at the dump.
 		for (const char *st : {"app.st_agg", "app.st_fn", "app.st_d"}) {
-			c->Exec(std::string("SELECT pgtrickle.refresh_stream_table('") + st + "')");
+			Refresh(*c, st);
 		}
 		for (const char *st : {"st_filter", "st_agg", "st_fn", "st_l", "st_r", "st_d"}) {
-			auto first = c->Query("SELECT action, status FROM pgtrickle.pgt_refresh_history h "
+			auto first = c->Query("SELECT h.action, h.status FROM pgtrickle.pgt_refresh_history h "
 			                      "JOIN pgtrickle.pgt_stream_tables s USING (pgt_id) "
 			                      "WHERE s.pgt_name = '" +
 			                      std::string(st) + "' ORDER BY refresh_id LIMIT 1");
@@ -161,11 +175,11 @@ class BackupRestoreTest : public ClusterTest {
 		c->Exec("INSERT INTO app.orders VALUES (100, 4, 700)");
 		c->Exec("UPDATE app.orders SET amt = amt + 1 WHERE id = 42");
 		c->Exec("DELETE FROM app.orders WHERE id = 43");
-		c->Exec("SELECT pgtrickle.refresh_stream_table('app.st_filter')");
+		Refresh(*c, "app.st_filter");
 		EXPECT_EQ(c->Scalar("SELECT action FROM pgtrickle.get_refresh_history('app.st_filter', 1)"),
 		          "DIFFERENTIAL");
-		c->Exec("SELECT pgtrickle.refresh_stream_table('app.st_d')");
-		c->Exec("SELECT pgtrickle.refresh_stream_table('app.st_agg')");
+		Refresh(*c, "app.st_d");
+		Refresh(*c, "app.st_agg");
 		for (const char *st : {"st_filter", "st_agg", "st_l", "st_r", "st_d"}) {
 			EXPECT_EQ(Diff(*c, std::string("app.") + st), "0") << st;
 		}
@@ -237,13 +251,12 @@ TEST_F(BackupRestoreTest, SchemaDumpWithTheExtension) {
 	src_->Exec(
 	    "SELECT pgtrickle.create_stream_table('other.st_x', 'SELECT id FROM app.customers')");
 	std::string file =
-	    Dump({"-Fc", "-n", "app", "-n", "pgtrickle", "-n", "pgtrickle_changes", "-e", "pg_trickle"},
-	         "br_schema.dump");
+	    Dump({"-Fp", "-n", "app", "-n", "pgtrickle", "-n", "pgtrickle_changes", "-e", "pg_trickle"},
+	         "br_schema.sql");
 	std::string out;
-	int rc = cluster().RunProgram(
-	    {"pg_restore", "--exit-on-error", "-d", cluster().ConnInfo("br_dst"), file}, &out);
-	ASSERT_EQ(rc, 0) << out;
-	EXPECT_NE(out.find("stream table other.st_x is not restored"), std::string::npos) << out;
+	ASSERT_EQ(cluster().Psql("br_dst", {"-q", "-f", file}, &out), 0) << out;
+	EXPECT_NE(out.find("WARNING:  stream table other.st_x is not restored"), std::string::npos)
+	    << out;
 	CheckRestored(cluster(), "br_dst");
 }
 
