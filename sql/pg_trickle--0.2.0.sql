@@ -526,3 +526,21 @@ CREATE EVENT TRIGGER pgtrickle_restore_ddl ON ddl_command_end
     WHEN TAG IN ('CREATE TRIGGER')
     EXECUTE FUNCTION pgtrickle._on_restore_ddl();
 ALTER EVENT TRIGGER pgtrickle_restore_ddl ENABLE ALWAYS;
+
+-- stream_tables_info keeps every catalog column: needs_rebind is appended (CREATE OR REPLACE
+-- VIEW can only add columns at the end).
+CREATE OR REPLACE VIEW pgtrickle.stream_tables_info AS
+SELECT st.pgt_id, st.pgt_relid, st.pgt_schema, st.pgt_name, st.defining_query,
+       st.original_query, st.defining_tree, st.output_columns, st.schedule, st.refresh_mode,
+       st.status, st.is_populated, st.data_timestamp, st.frontier, st.last_refresh_at,
+       st.consecutive_errors, st.needs_reinit, st.reinit_reason, st.reinit_requested_at,
+       st.diamond_consistency, st.diamond_schedule_policy, st.group_epoch,
+       st.last_error_message, st.last_error_at, st.created_at, st.updated_at,
+       now() - st.data_timestamp AS staleness,
+       coalesce(st.status = 'ACTIVE'
+                AND now() - coalesce(st.data_timestamp, st.created_at)
+                    > make_interval(secs => 2 * pgtrickle._schedule_period(st.schedule)),
+                false) AS stale,
+       st.needs_rebind
+FROM pgtrickle.pgt_stream_tables raw
+CROSS JOIN LATERAL pgtrickle._hide_details(raw) st;
