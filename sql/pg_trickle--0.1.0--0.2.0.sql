@@ -7,6 +7,114 @@
 SET LOCAL search_path = pg_catalog, pg_temp;
 
 -------------------------------------------------------------------------------
+-- Backup and restore (docs/operations.md "Backup and restore")
+-------------------------------------------------------------------------------
+-- pg_dump dumps pgt_stream_tables (a configuration table) with its relation OIDs, parse tree and
+-- frontier, none of which mean anything in the restored database. A row inserted by anything
+-- but the extension (a restore: COPY or INSERT of a dumped row, whose created_at lies before
+-- the inserting transaction) is rebound: pgt_relid is resolved again from pgt_schema and
+-- pgt_name, and needs_rebind makes the first scheduler tick or refresh after the restore analyze
+-- defining_query again (fully qualified), record the dependencies, attach fresh change capture
+-- and rebuild it FULL (the change buffers and the frontier are not carried over).
+ALTER TABLE pgtrickle.pgt_stream_tables
+    ADD COLUMN needs_rebind boolean NOT NULL DEFAULT false;
+GRANT SELECT (needs_rebind) ON pgtrickle.pgt_stream_tables TO PUBLIC;
+
+CREATE FUNCTION pgtrickle._on_catalog_restore()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rel oid;
+BEGIN
+    IF TG_TABLE_NAME = 'pgt_dependencies' THEN
+        -- The dependencies of a restored row are recorded again when it is rebound.
+        IF EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables s
+                   WHERE s.pgt_id = NEW.pgt_id AND NOT s.needs_rebind) THEN
+            RETURN NEW;
+        END IF;
+        RETURN NULL;
+    END IF;
+    IF NEW.created_at >= now() AND NOT NEW.needs_rebind THEN
+        RETURN NEW; -- written by the extension
+    END IF;
+    rel := to_regclass(quote_ident(NEW.pgt_schema) || '.' || quote_ident(NEW.pgt_name));
+    IF rel IS NULL THEN
+        RAISE WARNING 'stream table %.% is not restored: its table does not exist',
+            quote_ident(NEW.pgt_schema), quote_ident(NEW.pgt_name)
+            USING HINT = 'Restore the table first (a dump with --schema must include its schema).';
+        RETURN NULL;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables s
+               WHERE s.pgt_relid = rel
+                  OR (s.pgt_schema, s.pgt_name) = (NEW.pgt_schema, NEW.pgt_name)) THEN
+        RAISE WARNING 'stream table %.% is not restored: it is a stream table already',
+            quote_ident(NEW.pgt_schema), quote_ident(NEW.pgt_name);
+        RETURN NULL;
+    END IF;
+    IF EXISTS (SELECT 1 FROM pgtrickle.pgt_stream_tables s WHERE s.pgt_id = NEW.pgt_id) THEN
+        NEW.pgt_id := nextval('pgtrickle.pgt_stream_tables_pgt_id_seq');
+    END IF;
+    -- The sequence is not dumped: new stream tables must not take a restored id.
+    PERFORM setval('pgtrickle.pgt_stream_tables_pgt_id_seq',
+                   greatest(NEW.pgt_id, (SELECT last_value FROM pgtrickle.pgt_stream_tables_pgt_id_seq)));
+    NEW.pgt_relid := rel;
+    NEW.needs_rebind := true;
+    NEW.frontier := NULL;
+    NEW.needs_reinit := true;
+    NEW.reinit_reason := 'restored from a dump: change buffers and frontier are not carried over';
+    NEW.reinit_requested_at := now();
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER pgt_restore BEFORE INSERT ON pgtrickle.pgt_stream_tables
+    FOR EACH ROW EXECUTE FUNCTION pgtrickle._on_catalog_restore();
+CREATE TRIGGER pgt_restore BEFORE INSERT ON pgtrickle.pgt_dependencies
+    FOR EACH ROW EXECUTE FUNCTION pgtrickle._on_catalog_restore();
+-- Also when a restore runs with session_replication_role = replica (--disable-triggers).
+ALTER TABLE pgtrickle.pgt_stream_tables ENABLE ALWAYS TRIGGER pgt_restore;
+ALTER TABLE pgtrickle.pgt_dependencies ENABLE ALWAYS TRIGGER pgt_restore;
+
+-- While a restore is still creating triggers (the restored capture and DML-guard triggers come
+-- after the rows), the scheduler does not rebind: it waits until no CREATE TRIGGER has run for
+-- a few seconds since the last one (reinit_requested_at of the pending rows).
+CREATE FUNCTION pgtrickle._on_restore_ddl()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE pgtrickle.pgt_stream_tables SET reinit_requested_at = clock_timestamp()
+    WHERE needs_rebind;
+END
+$$;
+REVOKE ALL ON FUNCTION pgtrickle._on_restore_ddl() FROM PUBLIC;
+CREATE EVENT TRIGGER pgtrickle_restore_ddl ON ddl_command_end
+    WHEN TAG IN ('CREATE TRIGGER')
+    EXECUTE FUNCTION pgtrickle._on_restore_ddl();
+ALTER EVENT TRIGGER pgtrickle_restore_ddl ENABLE ALWAYS;
+
+-- stream_tables_info keeps every catalog column: needs_rebind is appended (CREATE OR REPLACE
+-- VIEW can only add columns at the end).
+CREATE OR REPLACE VIEW pgtrickle.stream_tables_info AS
+SELECT st.pgt_id, st.pgt_relid, st.pgt_schema, st.pgt_name, st.defining_query,
+       st.original_query, st.defining_tree, st.output_columns, st.schedule, st.refresh_mode,
+       st.status, st.is_populated, st.data_timestamp, st.frontier, st.last_refresh_at,
+       st.consecutive_errors, st.needs_reinit, st.reinit_reason, st.reinit_requested_at,
+       st.diamond_consistency, st.diamond_schedule_policy, st.group_epoch,
+       st.last_error_message, st.last_error_at, st.created_at, st.updated_at,
+       now() - st.data_timestamp AS staleness,
+       coalesce(st.status = 'ACTIVE'
+                AND now() - coalesce(st.data_timestamp, st.created_at)
+                    > make_interval(secs => 2 * pgtrickle._schedule_period(st.schedule)),
+                false) AS stale,
+       st.needs_rebind
+FROM pgtrickle.pgt_stream_tables raw
+CROSS JOIN LATERAL pgtrickle._hide_details(raw) st;
+
+-------------------------------------------------------------------------------
 -- 0.2.0: declarative DDL, bulk operations, the stream_tables overview and pending_changes
 -- (docs/sql-reference.md, docs/operations.md)
 -------------------------------------------------------------------------------

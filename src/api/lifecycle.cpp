@@ -7,6 +7,7 @@
 #include "analyze/function_check.hpp"
 #include "analyze/query_analysis.hpp"
 #include "api/args.hpp"
+#include "api/restore.hpp"
 #include "api/units.hpp"
 #include "bridge/guard.hpp"
 #include "bridge/search_path.hpp"
@@ -284,6 +285,84 @@ void RefreshNow(const catalog::StreamTable &target, catalog::Initiator who) {
 	refresh::RefreshUnit(members, options, &failed);
 }
 
+void RebindRestored(bool wait_quiet) {
+	auto pending = SpiExec(
+	    "SELECT s.pgt_id, s.pgt_relid, c.relowner, s.pgt_schema, s.pgt_name, s.defining_query "
+	    "FROM pgtrickle.pgt_stream_tables s JOIN pg_catalog.pg_class c ON c.oid = s.pgt_relid "
+	    "WHERE s.needs_rebind AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t "
+	    "WHERE t.tgrelid = s.pgt_relid AND t.tgname = '__pgt_block_dml') "
+	    "AND (s.last_error_at IS NULL OR s.last_error_at < now() - interval '1 minute') "
+	    "AND (NOT $1::boolean OR s.reinit_requested_at < pg_catalog.clock_timestamp() - "
+	    "interval '5 seconds') ORDER BY s.pgt_id",
+	    {std::string(wait_quiet ? "true" : "false")});
+	if (pending.rows.empty()) {
+		return;
+	}
+	capture::DropOrphanCapture();
+	for (const auto &row : pending.rows) {
+		std::int64_t pgt_id = std::stoll(*row[0]);
+		Oid relid = static_cast<Oid>(std::stoul(*row[1]));
+		Oid owner = static_cast<Oid>(std::stoul(*row[2]));
+		auto error = bridge::RunInSubtransaction([&] {
+			analyze::AnalyzedQuery analyzed;
+			{
+				bridge::AsQueryOwner as_owner(owner);
+				analyzed = analyze::AnalyzeQuery(*row[5], *row[3], *row[4]);
+			}
+			{
+				bridge::AsExtensionOwner as_owner;
+				SpiExec("UPDATE pgtrickle.pgt_stream_tables SET needs_rebind = false "
+				        "WHERE pgt_id = $1::bigint",
+				        {std::to_string(pgt_id)});
+			}
+			RecordDependencies(pgt_id, relid, analyzed.sources);
+			refresh::RecordQuery(pgt_id, analyzed, nullptr);
+		});
+		if (error) {
+			std::string message = error->what();
+			std::string display = bridge::QualifiedName(*row[3], *row[4]);
+			{
+				// Retried a minute later (the cause may be restored later, or fixed).
+				bridge::AsExtensionOwner as_owner;
+				SpiExec("UPDATE pgtrickle.pgt_stream_tables SET last_error_at = now(), "
+				        "last_error_message = $2 WHERE pgt_id = $1::bigint",
+				        {std::to_string(pgt_id), "cannot rebind after a restore: " + message});
+			}
+			PgCall([&] {
+				ereport(WARNING,
+				        (errmsg("restored stream table %s could not be rebound: %s",
+				                display.c_str(), message.c_str()),
+				         errhint("Fix the cause (a missing source or function), or drop the "
+				                 "stream table and create it again.")));
+			});
+		}
+	}
+}
+
+void RefreshDefiningTrees() {
+	auto rows = SpiExec("SELECT s.pgt_id, c.relowner, s.pgt_schema, s.pgt_name, s.defining_query, "
+	                    "s.defining_tree FROM pgtrickle.pgt_stream_tables s "
+	                    "JOIN pg_catalog.pg_class c ON c.oid = s.pgt_relid "
+	                    "WHERE NOT s.needs_rebind ORDER BY s.pgt_id");
+	for (const auto &row : rows.rows) {
+		Oid owner = static_cast<Oid>(std::stoul(*row[1]));
+		// A query that no longer analyzes keeps its tree: its refresh reports why.
+		bridge::RunInSubtransaction([&] {
+			analyze::AnalyzedQuery analyzed;
+			{
+				bridge::AsQueryOwner as_owner(owner);
+				analyzed = analyze::AnalyzeQuery(*row[4], *row[2], *row[3]);
+			}
+			if (analyzed.tree != row[5].value_or("")) {
+				bridge::AsExtensionOwner as_owner;
+				SpiExec("UPDATE pgtrickle.pgt_stream_tables SET defining_tree = $2 "
+				        "WHERE pgt_id = $1::bigint",
+				        {*row[0], analyzed.tree});
+			}
+		});
+	}
+}
+
 CreateSpec ParseCreateSpec(FunctionCallInfo fcinfo) {
 	auto schedule_arg = TextArg(fcinfo, 2);
 	if (!schedule_arg) {
@@ -559,6 +638,10 @@ PGT_FUNCTION(pgtrickle_resume_stream_table) {
 PGT_FUNCTION(pgtrickle_refresh_stream_table) {
 	std::string name = api::RequiredTextArg(fcinfo, 0, "name");
 	bridge::SpiScope spi;
+	{
+		bridge::PinnedSearchPath pin;
+		api::RebindRestored(false);
+	}
 	catalog::StreamTable st = catalog::Resolve(name);
 	bridge::PinnedSearchPath pin;
 	api::CheckOwner(st);

@@ -633,6 +633,32 @@ void CollectGarbage() {
 	}
 }
 
+void DropOrphanCapture() {
+	bridge::AsExtensionOwner as_owner;
+	InternalDdlScope internal;
+	std::string schema = BufferSchema();
+	auto functions =
+	    SpiExec("SELECT p.oid::pg_catalog.regprocedure::text FROM pg_catalog.pg_proc p "
+	            "JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1 "
+	            "AND p.proname ~ '^capture_[0-9]+(_routed)?$' AND NOT EXISTS (SELECT 1 FROM "
+	            "pgtrickle.pgt_change_tracking t WHERE p.proname IN ('capture_' || t.source_relid, "
+	            "'capture_' || t.source_relid || '_routed')) ORDER BY 1",
+	            {schema});
+	for (const auto &row : functions.rows) {
+		SpiExec("DROP FUNCTION " + *row[0] + " CASCADE");
+	}
+	auto buffers = SpiExec(
+	    "SELECT c.oid::pg_catalog.regclass::text FROM pg_catalog.pg_class c "
+	    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 "
+	    "AND c.relkind = 'r' AND c.relname ~ '^changes_[0-9]+$' AND NOT EXISTS (SELECT 1 FROM "
+	    "pgtrickle.pgt_change_tracking t WHERE t.buffer_schema = n.nspname "
+	    "AND t.buffer_name = c.relname) ORDER BY 1",
+	    {schema});
+	for (const auto &row : buffers.rows) {
+		SpiExec("DROP TABLE " + *row[0]);
+	}
+}
+
 namespace {
 
 // The frontier of st as SPI parameters ($1 snapshot, $2 own xid, $3 own command id), or nullopt

@@ -43,6 +43,12 @@ void DetachConsumer(std::int64_t pgt_id);
 // tables nobody consumes or that were dropped.
 void CollectGarbage();
 
+// Drops the capture functions (with the triggers calling them, CASCADE) and buffers in the
+// buffer schema that belong to no tracked source: what a restored dump brings along, named after
+// the OIDs of the dumped database. Runs as the extension owner in an internal-DDL scope. C++
+// regime; needs SPI.
+void DropOrphanCapture();
+
 // The frontier st's last refresh stored, or nullopt if it never refreshed.
 std::optional<Frontier> LoadFrontier(std::int64_t pgt_id);
 

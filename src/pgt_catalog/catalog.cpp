@@ -37,7 +37,7 @@ constexpr const char *kSelectColumns =
     " FROM pg_catalog.unnest(st.output_columns) WITH ORDINALITY AS u(c, o)), st.reinit_reason, "
     "(extract(epoch FROM st.reinit_requested_at) * 1000000)::bigint "
     "FROM pgtrickle.pgt_stream_tables st "
-    "JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid "
+    "JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid AND NOT st.needs_rebind "
     "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace ";
 
 std::optional<TimestampUs> OptTs(const bridge::Value &v) {

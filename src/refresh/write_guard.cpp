@@ -9,6 +9,8 @@ extern "C" {
 #include "commands/trigger.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
 }
 
 namespace pgtrickle::refresh {
@@ -33,6 +35,23 @@ bool Writing(Oid relid) {
 		}
 	}
 	return false;
+}
+
+// Whether relid is a stream table in use. A storage table restored from a dump before its
+// catalog row (data-only restores), or whose row waits to be rebound, takes the dump's rows.
+// May raise.
+bool IsLiveStreamTable(Oid relid) {
+	Oid argtype = OIDOID;
+	Datum arg = ObjectIdGetDatum(relid);
+	if (SPI_connect() != SPI_OK_CONNECT) {
+		elog(ERROR, "SPI_connect failed");
+	}
+	SPI_execute_with_args("SELECT 1 FROM pgtrickle.pgt_stream_tables "
+	                      "WHERE pgt_relid = $1 AND NOT needs_rebind",
+	                      1, &argtype, &arg, nullptr, true, 1);
+	bool live = SPI_processed > 0;
+	SPI_finish();
+	return live;
 }
 
 } // namespace
@@ -65,7 +84,8 @@ PGT_FUNCTION(pgtrickle_block_dml) {
 		}
 		TriggerData *trigdata = (TriggerData *)fcinfo->context;
 		Relation rel = trigdata->tg_relation;
-		if (!refresh::Writing(RelationGetRelid(rel))) {
+		if (!refresh::Writing(RelationGetRelid(rel)) &&
+		    refresh::IsLiveStreamTable(RelationGetRelid(rel))) {
 			ereport(ERROR,
 			        (errcode(ERRCODE_WRONG_OBJECT_TYPE),
 			         errmsg("cannot modify stream table \"%s.%s\"",

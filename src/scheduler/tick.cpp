@@ -14,6 +14,7 @@
 //   T3  release the locks, once T2's results are visible to whoever takes them next.
 #include "scheduler/tick.hpp"
 
+#include "api/restore.hpp"
 #include "bridge/guard.hpp"
 #include "bridge/security.hpp"
 #include "bridge/spi.hpp"
@@ -216,6 +217,7 @@ bool ExtensionPresent() {
 }
 
 void RecoverInterruptedRefreshes() {
+	InTransaction([] { api::RefreshDefiningTrees(); });
 	InTransaction([] {
 		bridge::AsExtensionOwner as_owner;
 		auto r = SpiExec("UPDATE pgtrickle.pgt_refresh_history SET status = 'FAILED', "
@@ -236,6 +238,15 @@ void RunTick(SchedulerState &state) {
 	std::map<std::int64_t, bool> pending_base;
 	bool cycle = false;
 	InTransaction([&] {
+		// Stream tables restored from a dump are rebound first (api/restore.hpp).
+		auto error = bridge::RunInSubtransaction([] { api::RebindRestored(true); });
+		if (error) {
+			std::string message = error->what();
+			PgCall([&] {
+				ereport(WARNING, (errmsg("pg_trickle could not rebind restored stream tables: %s",
+				                         message.c_str())));
+			});
+		}
 		all = catalog::LoadAll();
 		try {
 			core::Dag dag = core::Dag::Build(catalog::ToDagNodes(all));

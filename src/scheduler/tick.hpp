@@ -15,7 +15,8 @@ struct SchedulerState {
 // C++ regime (throws on unexpected errors; refresh failures are handled inside).
 void RunTick(SchedulerState &state);
 
-// Startup recovery: history rows left RUNNING by a crash become FAILED. Own transaction.
+// Startup recovery: history rows left RUNNING by a crash become FAILED, and the stored parse
+// trees are derived again (api::RefreshDefiningTrees). Own transactions.
 void RecoverInterruptedRefreshes();
 
 // Whether pg_trickle is installed (and not being created) in this database. Own transaction.

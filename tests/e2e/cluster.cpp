@@ -447,6 +447,19 @@ int Cluster::Psql(const std::string &db, const std::vector<std::string> &args,
 	return rc;
 }
 
+int Cluster::RunProgram(const std::vector<std::string> &args, std::string *output) const {
+	std::vector<std::string> argv;
+	if (IsRoot())
+		argv = {"runuser", "-u", user_, "--"};
+	argv.push_back(bindir_ + "/" + args.at(0));
+	argv.insert(argv.end(), args.begin() + 1, args.end());
+	std::string out;
+	int rc = Run(argv, &out, base_dir_);
+	if (output != nullptr)
+		*output = out;
+	return rc;
+}
+
 void Cluster::CreateDatabase(const std::string &db) {
 	auto conn = Connect();
 	conn->Exec("DROP DATABASE IF EXISTS " + QuoteIdent(db) + " WITH (FORCE)");

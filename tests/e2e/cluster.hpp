@@ -107,6 +107,11 @@ class Cluster {
 	int Psql(const std::string &db, const std::vector<std::string> &args,
 	         std::string *output = nullptr) const;
 
+	// Runs a PostgreSQL program of the server's installation (`args[0]`, e.g. "pg_dump") as the
+	// server's OS user, in the cluster's directory; returns its exit status and puts its
+	// combined output into `output`.
+	int RunProgram(const std::vector<std::string> &args, std::string *output = nullptr) const;
+
 	// Creates a database (dropping a leftover of the same name first).
 	void CreateDatabase(const std::string &db);
 	// Drops a database, terminating its sessions and workers.
@@ -128,6 +133,9 @@ class Cluster {
 	}
 	const std::string &data_dir() const {
 		return data_dir_;
+	}
+	const std::string &bindir() const {
+		return bindir_;
 	}
 	const std::string &user() const {
 		return user_;
