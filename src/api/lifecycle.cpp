@@ -20,6 +20,7 @@
 #include "refresh/refresh.hpp"
 #include "refresh/storage.hpp"
 #include "refresh/write_guard.hpp"
+#include "scheduler/launcher.hpp"
 
 #include <algorithm>
 
@@ -351,6 +352,8 @@ PGT_FUNCTION(pgtrickle_create_stream_table) {
 	if (*initialize) {
 		api::RefreshNow(*catalog::LoadById(pgt_id), catalog::Initiator::kInitial);
 	}
+	// The first stream table of a database gets it a scheduler (at commit).
+	scheduler::RequestSchedulerAtCommit();
 	PG_RETURN_VOID();
 }
 
