@@ -55,6 +55,7 @@ struct DbSlot {
 	uint8 want;        // SchedulerWant
 	uint32 generation; // +1 each time a committed transaction asks for a scheduler
 	bool start_failed; // the last attempt to start a scheduler found no free worker slot
+	bool warned;       // the launcher logged this streak of failures
 	TimestampTz failed_since;
 };
 
@@ -92,6 +93,7 @@ DbSlot *FindOrAddSlot(Oid dboid) {
 			slot->want = static_cast<uint8>(SchedulerWant::kUnknown);
 			slot->generation = 0;
 			slot->start_failed = false;
+			slot->warned = false;
 			slot->failed_since = 0;
 		}
 	}
@@ -198,22 +200,24 @@ SchedulerWant WantOf(Oid dboid) {
 }
 
 // Records whether the last start attempt for `dboid` found a free worker slot. Returns whether
-// this is a new failure (to log it once, not at every rescan).
-bool RecordStart(Oid dboid, bool started, TimestampTz now) {
-	bool new_failure = false;
+// to log the failure: for a database that wants a scheduler, once per streak of failures (not at
+// every rescan).
+bool RecordStart(Oid dboid, bool started, bool wanted, TimestampTz now) {
+	bool warn = false;
 	SpinLockAcquire(&shared->mutex);
 	DbSlot *slot = FindSlot(dboid);
 	if (slot != nullptr) {
-		new_failure = !started && !slot->start_failed;
 		if (!started && !slot->start_failed) {
 			slot->failed_since = now;
 		}
 		slot->start_failed = !started;
+		warn = !started && wanted && !slot->warned;
+		slot->warned = !started && (slot->warned || wanted);
 	} else {
-		new_failure = !started;
+		warn = !started && wanted;
 	}
 	SpinLockRelease(&shared->mutex);
-	return new_failure;
+	return warn;
 }
 
 // Registers a scheduler worker for `dboid`; nullptr when no worker slot is free. PG regime.
@@ -315,7 +319,7 @@ void Rescan(Local &l, bool forced) {
 			if (started) {
 				l.last_start[i] = now;
 			}
-			if (RecordStart(dboid, started, now) && want == SchedulerWant::kWanted) {
+			if (RecordStart(dboid, started, want == SchedulerWant::kWanted, now)) {
 				ereport(WARNING,
 				        (errmsg("pg_trickle launcher could not start a scheduler for database %u",
 				                dboid),
@@ -399,6 +403,7 @@ bool ReleaseScheduler(std::uint32_t generation) {
 		if (release) {
 			slot->want = static_cast<uint8>(SchedulerWant::kNotWanted);
 			slot->start_failed = false;
+			slot->warned = false;
 		}
 	}
 	SpinLockRelease(&shared->mutex);
@@ -414,6 +419,7 @@ void MarkSchedulerWanted() {
 	if (slot != nullptr) {
 		slot->want = static_cast<uint8>(SchedulerWant::kWanted);
 		slot->start_failed = false;
+		slot->warned = false;
 	}
 	SpinLockRelease(&shared->mutex);
 }
