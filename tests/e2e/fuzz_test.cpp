@@ -32,7 +32,7 @@
 //
 // Seeded: PGT_FUZZ_SEED (default 1 for the short run, the clock for the long one) picks the seed;
 // batch i uses seed + i, printed with every failure (rerun one batch with PGT_FUZZ_SEED=<that
-// seed> PGT_FUZZ_BATCHES=1). Short run (scripts/test.sh): PGT_FUZZ_BATCHES (default 6) batches of
+// seed> PGT_FUZZ_BATCHES=1). Short run (scripts/test.sh): PGT_FUZZ_BATCHES (default 12) batches of
 // PGT_FUZZ_QUERIES (default 8) queries and PGT_FUZZ_CYCLES (default 3) DML cycles. Long run:
 // PGT_FUZZ_LONG=1 runs batches for PGT_FUZZ_MINUTES (default 15) minutes.
 #include "cluster.hpp"
@@ -1099,7 +1099,7 @@ TEST_F(QueryFuzz, EveryLegalQueryWorksOrIsRefusedClearly) {
 	    EnvLong("PGT_FUZZ_SEED", long_run ? static_cast<long>(std::time(nullptr) % 100000) : 1));
 	const int queries = static_cast<int>(EnvLong("PGT_FUZZ_QUERIES", 8));
 	const int cycles = static_cast<int>(EnvLong("PGT_FUZZ_CYCLES", 3));
-	const long batches = EnvLong("PGT_FUZZ_BATCHES", long_run ? 1000000 : 6);
+	const long batches = EnvLong("PGT_FUZZ_BATCHES", long_run ? 1000000 : 12);
 	const auto deadline = std::chrono::steady_clock::now() +
 	                      std::chrono::minutes(EnvLong("PGT_FUZZ_MINUTES", long_run ? 15 : 1000));
 	std::cout << "[ fuzz     ] seed " << seed << " (PGT_FUZZ_SEED), " << queries << " queries x "
