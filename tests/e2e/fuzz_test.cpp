@@ -71,7 +71,21 @@ bool LongRun() {
 // ------------------------------------------------------------------------------------------------
 // Types and values.
 
-enum class T { kInt, kNum, kFloat, kTextCi, kTextC, kMood, kPos, kArr, kJson, kTs, kMoney, kBool };
+enum class T {
+	kInt,
+	kNum,
+	kFloat,
+	kTextCi,
+	kTextC,
+	kMood,
+	kPos,
+	kArr,
+	kJson,
+	kTs,
+	kMoney,
+	kBool,
+	kPair
+};
 
 // Types whose equal values can differ in identity: one variant per class at a time.
 struct Classes {
@@ -126,9 +140,14 @@ std::string Quote(const std::string &s) {
 	return out + "'";
 }
 
-// Types that have min/max and a btree order (for ORDER BY, min, max, DISTINCT keys).
+// Types with a btree order (for ORDER BY and window ORDER BY).
 bool Orderable(T t) {
 	return t != T::kJson;
+}
+
+// Types with min() and max().
+bool HasMinMax(T t) {
+	return t != T::kJson && t != T::kArr && t != T::kBool && t != T::kPair;
 }
 
 struct Column {
@@ -177,6 +196,7 @@ const char *kSchema =
     "CREATE TYPE fz.mood AS ENUM ('sad', 'ok', 'happy');"
     "CREATE DOMAIN fz.pos AS int CHECK (VALUE >= 0);"
     "CREATE DOMAIN fz.money2 AS numeric(10, 2);"
+    "CREATE TYPE fz.pair AS (a int, b text COLLATE \"C\");"
     "CREATE TABLE fz.fa (id int, k int, n numeric, f float8, s text COLLATE fz.ci, "
     "c text COLLATE \"C\", m fz.mood, d fz.pos, arr int[], j jsonb, ts timestamptz, "
     "mn fz.money2);"
@@ -285,6 +305,7 @@ struct Generated {
 	std::vector<T> types; // of the output columns c0..cn
 	bool deterministic = true;
 	std::string why_not; // when not deterministic
+	bool named = false;  // output columns keep their own names (SELECT t.*): no c0..cn
 };
 
 class Gen {
@@ -296,15 +317,25 @@ class Gen {
 	Generated Query() {
 		alias_ = 0;
 		std::string with;
+		bool recursive = false;
 		if (Chance(rng_, 15)) {
 			int n = Rand(rng_, 1, 2);
 			for (int i = 0; i < n; i++) {
-				Generated sub = Select(1, {});
 				std::string name = "w" + std::to_string(i);
-				with += std::string(with.empty() ? "WITH " : ", ") + name + " AS (" + sub.sql + ")";
+				if (Chance(rng_, 20)) {
+					recursive = true;
+					with += std::string(with.empty() ? "" : ", ") + name +
+					        "(c0) AS (SELECT 1 UNION ALL SELECT c0 + 1 FROM " + name +
+					        " WHERE c0 < " + std::to_string(Rand(rng_, 1, 4)) + ")";
+					cte_defs_.push_back({name, {T::kInt}});
+					continue;
+				}
+				Generated sub = Select(1, {});
+				with += std::string(with.empty() ? "" : ", ") + name + " AS (" + sub.sql + ")";
 				Inherit(sub);
 				cte_defs_.push_back({name, sub.types});
 			}
+			with = (recursive ? "WITH RECURSIVE " : "WITH ") + with;
 		}
 		Generated body;
 		if (Chance(rng_, 14)) {
@@ -315,7 +346,7 @@ class Gen {
 		cte_defs_.clear();
 		Inherit(body);
 		std::string sql = (with.empty() ? "" : with + " ") + body.sql;
-		if (Chance(rng_, 12)) {
+		if (!body.named && Chance(rng_, 12)) {
 			// ORDER BY every output column (a total order by identity: equal values are
 			// identical) and LIMIT: deterministic; by the first column only: not.
 			bool total = Chance(rng_, 60);
@@ -332,16 +363,20 @@ class Gen {
 			}
 			if (!order.empty()) {
 				bool limit = Chance(rng_, 70);
+				bool offset = Chance(rng_, 20);
 				sql += " ORDER BY " + order;
 				if (limit) {
 					sql += " LIMIT " + std::to_string(Rand(rng_, 1, 6));
-					if (!total) {
-						NotDeterministic("LIMIT without a total order");
-					}
+				}
+				if (offset) {
+					sql += " OFFSET 1";
+				}
+				if ((limit || offset) && !total) {
+					NotDeterministic("LIMIT/OFFSET without a total order");
 				}
 			}
 		}
-		Generated out{sql, body.types, deterministic_, why_not_};
+		Generated out{sql, body.types, deterministic_, why_not_, body.named};
 		deterministic_ = true;
 		why_not_.clear();
 		return out;
@@ -418,10 +453,47 @@ class Gen {
 		return pairs;
 	}
 
+	// FROM items other than relations, joined to scope s: a set-returning function, VALUES, a
+	// LATERAL subquery correlated with s.
+	void JoinOther(Scope &s) {
+		auto ints = OfType(s, T::kInt);
+		std::string outer = ints.empty() ? "1" : Pick(rng_, ints).sql;
+		int kind = Rand(rng_, 1, 3);
+		if (kind == 1) {
+			std::string alias = NewAlias("g");
+			s.from += Chance(rng_, 50) ? " CROSS JOIN generate_series(1, 2) AS " + alias + "(c0)"
+			                           : " JOIN generate_series(0, 3) AS " + alias + "(c0) ON " +
+			                                 alias + ".c0 = " + outer;
+			s.refs.push_back({alias + ".c0", T::kInt});
+		} else if (kind == 2) {
+			std::string alias = NewAlias("v");
+			s.from += " " + std::string(Chance(rng_, 50) ? "JOIN" : "LEFT JOIN") +
+			          " (VALUES (1, 'x'::text COLLATE \"C\"), (2, 'y'), (NULL, 'z')) AS " + alias +
+			          "(c0, c1) ON " + alias + ".c0 = " + outer;
+			s.refs.push_back({alias + ".c0", T::kInt});
+			s.refs.push_back({alias + ".c1", T::kTextC});
+		} else {
+			std::string alias = NewAlias("l");
+			std::string x = NewAlias("x");
+			const TableDef &t = Pick(rng_, Tables());
+			bool left = Chance(rng_, 50);
+			s.from += std::string(left ? " LEFT JOIN" : " CROSS JOIN") +
+			          " LATERAL (SELECT count(*) AS c0, max(" + x + ".k) AS c1 FROM fz." + t.name +
+			          " " + x + " WHERE " + x + ".k = " + outer + ") " + alias +
+			          (left ? " ON true" : "");
+			s.refs.push_back({alias + ".c0", T::kInt});
+			s.refs.push_back({alias + ".c1", T::kInt});
+		}
+	}
+
 	Scope From(int depth) {
 		Scope s = FromItem(depth);
+		if (Chance(rng_, 8)) {
+			JoinOther(s);
+		}
 		int joins = Chance(rng_, 45) ? (Chance(rng_, 25) ? 2 : 1) : 0;
 		for (int i = 0; i < joins; i++) {
+			bool single = i == 0 && s.from.find(' ') == s.from.rfind(' ');
 			Scope r = FromItem(depth);
 			auto pairs = JoinPairs(s, r);
 			int kind = Rand(rng_, 1, 100);
@@ -429,18 +501,28 @@ class Gen {
 				s.from += " CROSS JOIN " + r.from;
 			} else {
 				auto pair = Pick(rng_, pairs);
-				std::string on = pair.first.sql + " = " + pair.second.sql;
 				std::string type = kind <= 55   ? "JOIN"
 				                   : kind <= 80 ? "LEFT JOIN"
 				                   : kind <= 90 ? "RIGHT JOIN"
 				                                : "FULL JOIN";
-				if (type != "FULL JOIN" && Chance(rng_, 25)) {
-					on += " AND " + Predicate(r, depth, false);
-				} else if (Chance(rng_, 20)) {
-					auto pair2 = Pick(rng_, pairs);
-					on += " AND " + pair2.first.sql + " = " + pair2.second.sql;
+				std::string lname = pair.first.sql.substr(pair.first.sql.find('.') + 1);
+				std::string rname = pair.second.sql.substr(pair.second.sql.find('.') + 1);
+				if (single && lname == rname && Chance(rng_, 20)) {
+					// USING: the left side is one item, so the name is unique there.
+					s.from += " " + type + " " + r.from + " USING (" + lname + ")";
+				} else {
+					std::string on = pair.first.sql + " = " + pair.second.sql;
+					if (type != "FULL JOIN" && Chance(rng_, 12)) {
+						on = pair.first.sql + " IS NOT DISTINCT FROM " + pair.second.sql;
+					}
+					if (type != "FULL JOIN" && Chance(rng_, 25)) {
+						on += " AND " + Predicate(r, depth, false);
+					} else if (Chance(rng_, 20)) {
+						auto pair2 = Pick(rng_, pairs);
+						on += " AND " + pair2.first.sql + " = " + pair2.second.sql;
+					}
+					s.from += " " + type + " " + r.from + " ON " + on;
 				}
-				s.from += " " + type + " " + r.from + " ON " + on;
 			}
 			s.refs.insert(s.refs.end(), r.refs.begin(), r.refs.end());
 		}
@@ -483,6 +565,8 @@ class Gen {
 			return "'{\"a\": 1}'::jsonb";
 		case T::kBool:
 			return "true";
+		case T::kPair:
+			return "ROW(1, 'p')::fz.pair";
 		}
 		return "NULL";
 	}
@@ -513,6 +597,10 @@ class Gen {
 				std::string op = Pick(rng_, std::vector<std::string>{"=", "<>", "<", ">=", ">"});
 				if (Chance(rng_, 15)) {
 					return r.sql + " IN (" + Literal(r.type) + ", " + Literal(r.type) + ")";
+				}
+				if (Chance(rng_, 8)) {
+					return r.sql + " = ANY (ARRAY[" + Literal(r.type) + ", " + Literal(r.type) +
+					       "])";
 				}
 				return r.sql + " " + op + " " + Literal(r.type);
 			}
@@ -584,6 +672,9 @@ class Gen {
 		case T::kInt:
 			return Pick(rng_, std::vector<Ref>{{r.sql + " + 1", T::kInt},
 			                                   {"coalesce(" + r.sql + ", -1)", T::kInt},
+			                                   {r.sql + " > 2", T::kBool},
+			                                   {"ROW(" + r.sql + ", 'p')::fz.pair", T::kPair},
+			                                   {"ARRAY[" + r.sql + ", 7]", T::kArr},
 			                                   {"CASE WHEN " + r.sql +
 			                                        " > 2 THEN 'hi'::text "
 			                                        "COLLATE \"C\" ELSE 'lo' END",
@@ -624,12 +715,22 @@ class Gen {
 			return {r.sql + " * 2", T::kNum};
 		case T::kBool:
 			return {"NOT " + r.sql, T::kBool};
+		case T::kPair:
+			return {"(" + r.sql + ").a", T::kInt};
 		}
 		return r;
 	}
 
-	// An aggregate over scope s, with its type.
+	// An aggregate over scope s, with its type; sometimes with a FILTER clause.
 	Ref Aggregate(const Scope &s) {
+		Ref a = PlainAggregate(s);
+		if (Chance(rng_, 10)) {
+			a.sql += " FILTER (WHERE " + Predicate(s, 2, false) + ")";
+		}
+		return a;
+	}
+
+	Ref PlainAggregate(const Scope &s) {
 		const Ref &r = Pick(rng_, s.refs);
 		int kind = Rand(rng_, 1, 100);
 		if (kind <= 25) {
@@ -653,7 +754,7 @@ class Gen {
 			}
 			return {"count(*)", T::kInt};
 		}
-		if (kind <= 85 && Orderable(r.type) && r.type != T::kArr && r.type != T::kBool) {
+		if (kind <= 85 && HasMinMax(r.type)) {
 			return {std::string(Chance(rng_, 50) ? "min(" : "max(") + r.sql + ")", r.type};
 		}
 		if (kind <= 90) {
@@ -699,7 +800,16 @@ class Gen {
 			return g;
 		}
 		int shape = Rand(rng_, 1, 100);
-		if (shape <= 45) {
+		if (depth == 0 && shape <= 5 && s.from.find(' ') == s.from.rfind(' ') &&
+		    s.from.rfind("fz.", 0) == 0) {
+			// SELECT t.*: the table's own column names.
+			std::string alias = s.from.substr(s.from.find(' ') + 1);
+			for (const auto &r : s.refs) {
+				g.types.push_back(r.type);
+			}
+			g.named = true;
+			g.sql = "SELECT " + alias + ".* FROM " + s.from + where;
+		} else if (shape <= 45) {
 			// Plain projection, sometimes with a scalar subquery in the select list.
 			int n = Rand(rng_, 1, 4);
 			for (int i = 0; i < n; i++) {
@@ -717,20 +827,30 @@ class Gen {
 			g.sql = "SELECT " + Join(items) + " FROM " + s.from + where;
 		} else if (shape <= 72) {
 			// GROUP BY plain columns (merged: no expressions), aggregates, sometimes HAVING.
-			std::vector<Ref> keys;
+			// Keys are plain columns, or int expressions (no identity variants to merge).
+			std::vector<std::string> keys;
+			bool ordinals = Chance(rng_, 15);
 			int nk = Rand(rng_, 1, 2);
 			for (int i = 0; i < nk; i++) {
-				const Ref &k = Pick(rng_, s.refs);
-				keys.push_back(k);
+				Ref k = Pick(rng_, s.refs);
+				if (k.type == T::kInt && Chance(rng_, 25)) {
+					k.sql = "(" + k.sql + " % 3)";
+				}
+				keys.push_back(ordinals ? std::to_string(items.size() + 1) : k.sql);
 				add(k);
 			}
 			int na = Rand(rng_, 1, 3);
 			for (int i = 0; i < na; i++) {
 				add(Aggregate(s));
 			}
-			std::string group;
-			for (const auto &k : keys) {
-				group += (group.empty() ? "" : ", ") + k.sql;
+			std::string group = Join(keys);
+			int sets = Rand(rng_, 1, 100);
+			if (sets <= 5) {
+				group = "ROLLUP (" + group + ")";
+			} else if (sets <= 8) {
+				group = "CUBE (" + group + ")";
+			} else if (sets <= 10) {
+				group = "GROUPING SETS ((" + group + "), ())";
 			}
 			g.sql = "SELECT " + Join(items) + " FROM " + s.from + where + " GROUP BY " + group;
 			if (Chance(rng_, 20)) {
@@ -757,7 +877,7 @@ class Gen {
 			}
 			std::vector<Ref> orderable;
 			for (const auto &r : s.refs) {
-				if (Orderable(r.type) && r.type != T::kArr) {
+				if (Orderable(r.type)) {
 					orderable.push_back(r);
 				}
 			}
@@ -833,6 +953,8 @@ class Gen {
 			return "fz.money2";
 		case T::kBool:
 			return "boolean";
+		case T::kPair:
+			return "fz.pair";
 		}
 		return "text";
 	}
