@@ -16,11 +16,14 @@
 // The schema (schema fz, off the search path, so every type and the collation are named
 // qualified): integers, numeric of varying scale, float8 (-0, NaN, ±Infinity, 17 digits), text
 // under a nondeterministic ICU collation (fz.ci) and under "C", an enum, domains (over int with a
-// CHECK, over numeric(10,2)), int[], jsonb, timestamptz, NULLs everywhere. The grammar: inner and
-// outer joins, filters, GROUP BY with aggregates and HAVING, global aggregates, DISTINCT,
-// UNION [ALL]/INTERSECT [ALL]/EXCEPT [ALL], subqueries in FROM and WHERE (EXISTS, IN, scalar),
-// CTEs, ORDER BY/LIMIT, window functions, STABLE expressions (timestamptz arithmetic, enum::text)
-// and now().
+// CHECK, over numeric(10,2)), a composite, int[], jsonb, timestamptz, NULLs everywhere; two views
+// (a join, an aggregate) and, in every batch, a stream table the queries may read. The grammar:
+// inner and outer joins (ON, USING, IS NOT DISTINCT FROM), set-returning functions, VALUES and
+// LATERAL subqueries in FROM, filters (IN lists, ANY), GROUP BY (columns, ordinals, expressions,
+// ROLLUP/CUBE/GROUPING SETS) with aggregates (FILTER, DISTINCT) and HAVING, global aggregates,
+// DISTINCT, UNION [ALL]/INTERSECT [ALL]/EXCEPT [ALL], subqueries in FROM and WHERE (EXISTS, IN,
+// scalar) and in the select list, CTEs (also recursive), ORDER BY/LIMIT/OFFSET, window functions,
+// SELECT t.*, STABLE expressions (timestamptz arithmetic, enum::text) and now().
 //
 // Identity and ambiguity: a query that merges equal values (GROUP BY, DISTINCT, set operations,
 // min/max) returns one of them, so "equal by identity" is decidable only if equal values are
@@ -32,7 +35,7 @@
 //
 // Seeded: PGT_FUZZ_SEED (default 1 for the short run, the clock for the long one) picks the seed;
 // batch i uses seed + i, printed with every failure (rerun one batch with PGT_FUZZ_SEED=<that
-// seed> PGT_FUZZ_BATCHES=1). Short run (scripts/test.sh): PGT_FUZZ_BATCHES (default 12) batches of
+// seed> PGT_FUZZ_BATCHES=1). Short run (scripts/test.sh): PGT_FUZZ_BATCHES (default 8) batches of
 // PGT_FUZZ_QUERIES (default 8) queries and PGT_FUZZ_CYCLES (default 3) DML cycles. Long run:
 // PGT_FUZZ_LONG=1 runs batches for PGT_FUZZ_MINUTES (default 15) minutes.
 #include "cluster.hpp"
@@ -50,6 +53,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -202,7 +206,28 @@ const char *kSchema =
     "mn fz.money2);"
     "CREATE TABLE fz.fb (id int, k int, n numeric, f float8, s text COLLATE fz.ci, "
     "c text COLLATE \"C\", m fz.mood, ts timestamptz);"
-    "CREATE TABLE fz.fc (k int, c text COLLATE \"C\", s text COLLATE fz.ci, j jsonb, m fz.mood);";
+    "CREATE TABLE fz.fc (k int, c text COLLATE \"C\", s text COLLATE fz.ci, j jsonb, m fz.mood);"
+    "CREATE VIEW fz.fv AS SELECT a.id, a.k, a.n, b.s, b.m FROM fz.fa a JOIN fz.fb b ON a.k = b.k;"
+    "CREATE VIEW fz.fg AS SELECT k, count(*) AS cnt, sum(n) AS sn FROM fz.fa GROUP BY k;";
+
+// Views over the tables (FROM items only; DML goes to the tables).
+const std::vector<TableDef> &Views() {
+	static const std::vector<TableDef> views{
+	    {"fv",
+	     {{"id", T::kInt}, {"k", T::kInt}, {"n", T::kNum}, {"s", T::kTextCi}, {"m", T::kMood}}},
+	    {"fg", {{"k", T::kInt}, {"cnt", T::kInt}, {"sn", T::kNum}}},
+	};
+	return views;
+}
+
+// The stream table every batch creates first, which the queries may read (a stream table over a
+// stream table); refreshed first in every cycle.
+const char *kBaseQuery = "SELECT id, k, n, s, m FROM fz.fa WHERE k IS NOT NULL";
+const std::vector<Column> &BaseColumns() {
+	static const std::vector<Column> columns{
+	    {"id", T::kInt}, {"k", T::kInt}, {"n", T::kNum}, {"s", T::kTextCi}, {"m", T::kMood}};
+	return columns;
+}
 
 int Rand(std::mt19937 &rng, int lo, int hi) {
 	return std::uniform_int_distribution<int>(lo, hi)(rng);
@@ -212,7 +237,13 @@ bool Chance(std::mt19937 &rng, int percent) {
 	return Rand(rng, 1, 100) <= percent;
 }
 
-template <typename V> const V &Pick(std::mt19937 &rng, const std::vector<V> &v) {
+// A random element; the generator never asks for one of an empty list (a mistake in it is
+// reported with the caller's line).
+template <typename V>
+const V &Pick(std::mt19937 &rng, const std::vector<V> &v, int line = __builtin_LINE()) {
+	if (v.empty()) {
+		throw std::logic_error("fuzz_test.cpp:" + std::to_string(line) + ": empty choice");
+	}
 	return v[static_cast<std::size_t>(Rand(rng, 0, static_cast<int>(v.size()) - 1))];
 }
 
@@ -311,6 +342,11 @@ struct Generated {
 class Gen {
   public:
 	explicit Gen(std::mt19937 &rng) : rng_(rng) {
+	}
+
+	// The stream table queries may read (none when empty).
+	void SetBase(const std::string &name) {
+		base_ = name;
 	}
 
 	// A whole query: optional CTEs, a body (a select or a set operation), optional ORDER BY/LIMIT.
@@ -430,10 +466,23 @@ class Gen {
 				s.refs.push_back({alias + ".c" + std::to_string(i), sub.types[i]});
 			}
 		} else {
-			const TableDef &t = Pick(rng_, Tables());
+			// A table, a view, or the batch's base stream table.
+			int which = Rand(rng_, 1, 100);
 			std::string alias = NewAlias("t");
-			s.from = "fz." + t.name + " " + alias;
-			for (const auto &c : t.columns) {
+			const std::vector<Column> *columns = nullptr;
+			if (!base_.empty() && which <= 8) {
+				s.from = "public." + base_ + " " + alias;
+				columns = &BaseColumns();
+			} else if (which <= 20) {
+				const TableDef &t = Pick(rng_, Views());
+				s.from = "fz." + t.name + " " + alias;
+				columns = &t.columns;
+			} else {
+				const TableDef &t = Pick(rng_, Tables());
+				s.from = "fz." + t.name + " " + alias;
+				columns = &t.columns;
+			}
+			for (const auto &c : *columns) {
 				s.refs.push_back({alias + "." + c.name, c.type});
 			}
 		}
@@ -881,6 +930,9 @@ class Gen {
 					orderable.push_back(r);
 				}
 			}
+			if (orderable.empty()) {
+				orderable.push_back({"1", T::kInt}); // a scope of jsonb only
+			}
 			const Ref &part = Pick(rng_, orderable);
 			const Ref &ord = Pick(rng_, orderable);
 			std::string over = "OVER (PARTITION BY " + part.sql + " ORDER BY " + ord.sql + ")";
@@ -970,6 +1022,7 @@ class Gen {
 	std::mt19937 &rng_;
 	int alias_ = 0;
 	std::vector<CteDef> cte_defs_;
+	std::string base_;
 	bool deterministic_ = true;
 	std::string why_not_;
 };
@@ -1167,6 +1220,20 @@ class QueryFuzz : public ClusterTest {
 		}
 		Gen gen(rng);
 		std::vector<Case> cases;
+		{
+			Case base;
+			base.index = queries; // after the queries' indexes
+			base.query.sql = kBaseQuery;
+			CreateAll(base, seed, batch);
+			for (const char *mode : {"DIFFERENTIAL", "AUTO", "FULL"}) {
+				if (base.accepted.count(mode) != 0) {
+					gen.SetBase(base.accepted[mode]);
+					break;
+				}
+			}
+			stats_["queries"]++;
+			cases.push_back(std::move(base));
+		}
 		for (int i = 0; i < queries; i++) {
 			Case c;
 			c.index = i;
@@ -1221,7 +1288,7 @@ TEST_F(QueryFuzz, EveryLegalQueryWorksOrIsRefusedClearly) {
 	    EnvLong("PGT_FUZZ_SEED", long_run ? static_cast<long>(std::time(nullptr) % 100000) : 1));
 	const int queries = static_cast<int>(EnvLong("PGT_FUZZ_QUERIES", 8));
 	const int cycles = static_cast<int>(EnvLong("PGT_FUZZ_CYCLES", 3));
-	const long batches = EnvLong("PGT_FUZZ_BATCHES", long_run ? 1000000 : 12);
+	const long batches = EnvLong("PGT_FUZZ_BATCHES", long_run ? 1000000 : 8);
 	const auto deadline = std::chrono::steady_clock::now() +
 	                      std::chrono::minutes(EnvLong("PGT_FUZZ_MINUTES", long_run ? 15 : 1000));
 	std::cout << "[ fuzz     ] seed " << seed << " (PGT_FUZZ_SEED), " << queries << " queries x "
