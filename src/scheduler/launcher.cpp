@@ -57,6 +57,8 @@ struct DbSlot {
 	bool start_failed; // the last attempt to start a scheduler found no free worker slot
 	bool warned;       // the launcher logged this streak of failures
 	TimestampTz failed_since;
+	pid_t scheduler_pid; // the running scheduler (0: none), also one a restarted launcher did not
+	                     // start
 };
 
 struct SharedState {
@@ -95,6 +97,7 @@ DbSlot *FindOrAddSlot(Oid dboid) {
 			slot->start_failed = false;
 			slot->warned = false;
 			slot->failed_since = 0;
+			slot->scheduler_pid = 0;
 		}
 	}
 	return slot;
@@ -189,12 +192,13 @@ void SyncSlots(List *dbs) {
 	SpinLockRelease(&shared->mutex);
 }
 
-// kUnknown for an untracked database.
-SchedulerWant WantOf(Oid dboid) {
+// kUnknown for an untracked database. `running`: a scheduler has claimed the database.
+SchedulerWant WantOf(Oid dboid, bool *running) {
 	SpinLockAcquire(&shared->mutex);
 	DbSlot *slot = FindSlot(dboid);
 	SchedulerWant want =
 	    slot != nullptr ? static_cast<SchedulerWant>(slot->want) : SchedulerWant::kUnknown;
+	*running = slot != nullptr && slot->scheduler_pid != 0;
 	SpinLockRelease(&shared->mutex);
 	return want;
 }
@@ -291,13 +295,15 @@ void Rescan(Local &l, bool forced) {
 		ListCell *lc;
 		foreach (lc, dbs) {
 			Oid dboid = lfirst_oid(lc);
-			SchedulerWant want = WantOf(dboid);
+			bool claimed = false;
+			SchedulerWant want = WantOf(dboid, &claimed);
 			if (want == SchedulerWant::kNotWanted ||
 			    (pass == 0) != (want == SchedulerWant::kWanted)) {
 				continue;
 			}
 			int i = LocalSlot(l, dboid);
-			if (IsRunning(l.handles[i])) {
+			// Ours, or one that a previous launcher process started.
+			if (IsRunning(l.handles[i]) || claimed) {
 				continue;
 			}
 			// Restart a wanted scheduler at once (but not twice in a second: one that found its
@@ -420,8 +426,20 @@ void MarkSchedulerWanted() {
 		slot->want = static_cast<uint8>(SchedulerWant::kWanted);
 		slot->start_failed = false;
 		slot->warned = false;
+		slot->scheduler_pid = MyProcPid;
 	}
 	SpinLockRelease(&shared->mutex);
+	// However the scheduler ends (FATAL included), the launcher may start another one.
+	on_shmem_exit(
+	    [](int, Datum) {
+		    SpinLockAcquire(&shared->mutex);
+		    DbSlot *mine = FindSlot(MyDatabaseId);
+		    if (mine != nullptr && mine->scheduler_pid == MyProcPid) {
+			    mine->scheduler_pid = 0;
+		    }
+		    SpinLockRelease(&shared->mutex);
+	    },
+	    (Datum)0);
 }
 
 SchedulerSlotInfo DescribeScheduler() {

@@ -44,7 +44,8 @@ std::uint32_t SchedulerGeneration();
 // false when a scheduler was requested since `generation` was read (a stream table was created
 // meanwhile), and the worker must look again.
 bool ReleaseScheduler(std::uint32_t generation);
-// Called by a scheduler that found stream tables.
+// Called once by the scheduler that claimed this database and found stream tables: records it
+// as running there (until it exits), so that a restarted launcher does not start another.
 void MarkSchedulerWanted();
 
 // What the launcher knows about this database (for health_check).

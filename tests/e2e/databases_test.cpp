@@ -112,6 +112,32 @@ TEST_F(ManyDatabasesTest, SchedulersOnlyWhereStreamTablesAreAndHealthCheckSaysWh
 	CreateStreamTable("md1");
 	EXPECT_TRUE(WaitFor([&] { return Schedulers() == "md1,md5"; }, 30s, 100ms)) << Schedulers();
 
+	// A restarted launcher adopts the running schedulers: it starts no second one (which would
+	// exit at once, "already running") and the schedulers keep their processes.
+	const std::string pids =
+	    conn_->Scalar("SELECT string_agg(pid::text, ',' ORDER BY datname) FROM pg_stat_activity "
+	                  "WHERE backend_type = 'pg_trickle scheduler'");
+	const std::string launcher = conn_->Scalar(
+	    "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_trickle launcher'");
+	const std::size_t log_offset = cluster_->LogSize();
+	conn_->Exec("SELECT pg_terminate_backend(" + launcher + ")");
+	EXPECT_TRUE(WaitFor(
+	    [&] {
+		    auto pid = conn_->ScalarOpt("SELECT pid::text FROM pg_stat_activity "
+		                                "WHERE backend_type = 'pg_trickle launcher'");
+		    return pid && *pid != launcher;
+	    },
+	    30s, 100ms));
+	cluster_->Connect("md1")->Exec("SELECT pgtrickle.create_stream_table('st2', "
+	                               "'SELECT id FROM src', '1s', 'FULL')"); // wakes it
+	EXPECT_FALSE(WaitFor(
+	    [&] { return cluster_->LogSince(log_offset).find("already running") != std::string::npos; },
+	    8s, 200ms))
+	    << cluster_->LogSince(log_offset);
+	EXPECT_EQ(conn_->Scalar("SELECT string_agg(pid::text, ',' ORDER BY datname) FROM "
+	                        "pg_stat_activity WHERE backend_type = 'pg_trickle scheduler'"),
+	          pids);
+
 	// After a restart the launcher finds the databases with stream tables again.
 	conn_.reset();
 	md1.reset();
