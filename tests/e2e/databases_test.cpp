@@ -107,10 +107,9 @@ TEST_F(ManyDatabasesTest, SchedulersOnlyWhereStreamTablesAreAndHealthCheckSaysWh
 	EXPECT_TRUE(WaitFor([&] { return md5->Scalar("SELECT count(*) FROM st") == "2"; }, 30s, 100ms));
 	EXPECT_EQ(Health("md5").first, "OK");
 
-	// A new first stream table in md1 (a slot is free again once md2's is dropped).
+	// md2's last stream table dropped: only md5's scheduler runs, one slot is free.
 	cluster_->Connect("md2")->Exec("SELECT pgtrickle.drop_stream_table('st')");
-	CreateStreamTable("md1");
-	EXPECT_TRUE(WaitFor([&] { return Schedulers() == "md1,md5"; }, 30s, 100ms)) << Schedulers();
+	EXPECT_TRUE(WaitFor([&] { return Schedulers() == "md5"; }, 30s, 100ms)) << Schedulers();
 
 	// A restarted launcher adopts the running schedulers: it starts no second one (which would
 	// exit at once, "already running") and the schedulers keep their processes.
@@ -123,12 +122,12 @@ TEST_F(ManyDatabasesTest, SchedulersOnlyWhereStreamTablesAreAndHealthCheckSaysWh
 	conn_->Exec("SELECT pg_terminate_backend(" + launcher + ")");
 	EXPECT_TRUE(WaitFor(
 	    [&] {
-		    auto pid = conn_->ScalarOpt("SELECT pid::text FROM pg_stat_activity "
+		    auto pid = conn_->ScalarOpt("SELECT max(pid)::text FROM pg_stat_activity "
 		                                "WHERE backend_type = 'pg_trickle launcher'");
 		    return pid && *pid != launcher;
 	    },
 	    30s, 100ms));
-	cluster_->Connect("md1")->Exec("SELECT pgtrickle.create_stream_table('st2', "
+	cluster_->Connect("md5")->Exec("SELECT pgtrickle.create_stream_table('st2', "
 	                               "'SELECT id FROM src', '1s', 'FULL')"); // wakes it
 	EXPECT_FALSE(WaitFor(
 	    [&] { return cluster_->LogSince(log_offset).find("already running") != std::string::npos; },
@@ -137,6 +136,10 @@ TEST_F(ManyDatabasesTest, SchedulersOnlyWhereStreamTablesAreAndHealthCheckSaysWh
 	EXPECT_EQ(conn_->Scalar("SELECT string_agg(pid::text, ',' ORDER BY datname) FROM "
 	                        "pg_stat_activity WHERE backend_type = 'pg_trickle scheduler'"),
 	          pids);
+
+	// A new first stream table in md1 takes the free slot.
+	CreateStreamTable("md1");
+	EXPECT_TRUE(WaitFor([&] { return Schedulers() == "md1,md5"; }, 30s, 100ms)) << Schedulers();
 
 	// After a restart the launcher finds the databases with stream tables again.
 	conn_.reset();
