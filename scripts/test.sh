@@ -12,6 +12,8 @@
 #   --keep    keep the temporary tree (build dirs, regression output, logs) for inspection
 # Environment:
 #   PGT_ORACLE_LONG=1   passed through to the end-to-end tests (longer randomized oracle runs)
+#   PGT_FUZZ_LONG=1     long query-shape fuzzer run (PGT_FUZZ_MINUTES, default 15; with
+#                       PGT_E2E_FILTER='QueryFuzz.*' to run only it); PGT_FUZZ_SEED picks the seed
 #   PGT_E2E_PORT        port of the end-to-end test cluster (default 54329; Unix socket only)
 #   PGT_E2E_FILTER      a --gtest_filter for the end-to-end tests
 #   PGT_E2E_TIMEOUT     seconds before the end-to-end tests are killed (default 1200)
@@ -213,6 +215,7 @@ stage_e2e() {
 	local args=(--gtest_color=no)
 	[[ -n ${PGT_E2E_FILTER:-} ]] && args+=("--gtest_filter=$PGT_E2E_FILTER")
 	(cd "$WORK/build" && PGT_E2E_TMPDIR="$WORK/e2e-tmp" PGT_ORACLE_LONG="${PGT_ORACLE_LONG:-}" \
+		PGT_FUZZ_LONG="${PGT_FUZZ_LONG:-}" PGT_FUZZ_SEED="${PGT_FUZZ_SEED:-}" \
 		timeout --kill-after=30 "${PGT_E2E_TIMEOUT:-1200}" "$bin" "${args[@]}") 2>&1 |
 		tee "$WORK/logs/e2e.log"
 	local rc=${PIPESTATUS[0]}

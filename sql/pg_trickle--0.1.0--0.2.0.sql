@@ -20,6 +20,16 @@ ALTER TABLE pgtrickle.pgt_stream_tables
     ADD COLUMN needs_rebind boolean NOT NULL DEFAULT false;
 GRANT SELECT (needs_rebind) ON pgtrickle.pgt_stream_tables TO PUBLIC;
 
+-- A restored stream table needs a scheduler in its database, like a newly created one (the probe
+-- after CREATE EXTENSION may have run before the catalog rows were restored).
+CREATE FUNCTION pgtrickle._request_scheduler()
+RETURNS void
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'pgtrickle_request_scheduler';
+COMMENT ON FUNCTION pgtrickle._request_scheduler() IS
+    'asks the pg_trickle launcher for a scheduler in this database at commit';
+
 CREATE FUNCTION pgtrickle._on_catalog_restore()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -65,6 +75,7 @@ BEGIN
     NEW.needs_reinit := true;
     NEW.reinit_reason := 'restored from a dump: change buffers and frontier are not carried over';
     NEW.reinit_requested_at := now();
+    PERFORM pgtrickle._request_scheduler();
     RETURN NEW;
 END
 $$;

@@ -24,6 +24,7 @@
 #include "refresh/refresh.hpp"
 #include "refresh/storage.hpp"
 #include "refresh/write_guard.hpp"
+#include "scheduler/launcher.hpp"
 
 #include <algorithm>
 
@@ -433,6 +434,8 @@ void CreateStreamTable(const TargetName &target, const std::string &query, const
 	if (spec.initialize) {
 		RefreshNow(*catalog::LoadById(pgt_id), catalog::Initiator::kInitial);
 	}
+	// The first stream table of a database gets it a scheduler (at commit).
+	scheduler::RequestSchedulerAtCommit();
 }
 
 analyze::AnalyzedQuery AnalyzeAsOwner(const catalog::StreamTable &st, const std::string &query) {

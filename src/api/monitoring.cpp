@@ -22,7 +22,11 @@
 
 extern "C" {
 #include "postgres.h"
+#include "access/xlog.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 }
 
 using namespace pgtrickle;
@@ -297,6 +301,63 @@ PGT_FUNCTION(pgtrickle_resolve) {
 	PG_RETURN_INT64(st.pgt_id);
 }
 
+namespace {
+
+// The "scheduler" row of health_check(): whether this database's stream tables are refreshed by
+// a scheduler, and when not, why and what to do. A database without stream tables needs none.
+// When stream tables exist and no scheduler runs, it also asks the launcher (at commit) to start
+// one, so a database whose stream tables it has not seen yet (restored) gets one.
+void CheckScheduler(
+    bool has_stream_tables,
+    const std::function<void(const std::string &, const std::string &, const std::string &)> &add) {
+	if (!scheduler::SchedulerAvailable()) {
+		add("scheduler", "WARNING",
+		    "pg_trickle is not in shared_preload_libraries: no scheduler runs; refresh manually");
+		return;
+	}
+	auto r = SpiExec("SELECT count(*) FROM pg_catalog.pg_stat_activity "
+	                 "WHERE backend_type = 'pg_trickle scheduler' "
+	                 "AND datname = pg_catalog.current_database()");
+	bool running = r.Get(0, 0) != "0";
+	if (!config::enabled) {
+		add("scheduler", "WARNING", "pg_trickle.enabled is off: the scheduler skips its ticks");
+	} else if (running) {
+		add("scheduler", "OK", "scheduler running");
+	} else if (!has_stream_tables) {
+		add("scheduler", "OK",
+		    "no stream table in this database: no scheduler needed (one starts with the first "
+		    "stream table)");
+	} else if (bridge::PgCall([] { return RecoveryInProgress(); })) {
+		add("scheduler", "OK", "hot standby: the scheduler starts on promotion");
+	} else {
+		scheduler::SchedulerSlotInfo info = scheduler::DescribeScheduler();
+		scheduler::RequestSchedulerAtCommit();
+		std::string what = "this database has stream tables but no pg_trickle scheduler "
+		                   "running, so they are not refreshed on schedule";
+		if (!info.launcher_running) {
+			add("scheduler", "ERROR",
+			    what + ": the pg_trickle launcher is not running (see the server log; the "
+			           "postmaster restarts it within seconds)");
+		} else if (info.start_failed) {
+			TimestampTz failed_since = static_cast<TimestampTz>(info.failed_since);
+			std::string since = bridge::PgCall([&] { return timestamptz_to_str(failed_since); });
+			int slots = max_worker_processes;
+			add("scheduler", "ERROR",
+			    what + ": no background worker slot has been free since " + since +
+			        " (max_worker_processes = " + std::to_string(slots) +
+			        "). Raise max_worker_processes (needs a restart) to at least: 1 for the "
+			        "launcher + 1 per database with stream tables + max_parallel_workers + "
+			        "logical replication workers + other extensions' workers; see "
+			        "docs/configuration.md");
+		} else {
+			add("scheduler", "WARNING",
+			    what + " yet: the launcher was asked to start one (within seconds)");
+		}
+	}
+}
+
+} // namespace
+
 PGT_FUNCTION(pgtrickle_health_check) {
 	bridge::SpiScope spi;
 	std::vector<api::TextRow> rows;
@@ -305,23 +366,9 @@ PGT_FUNCTION(pgtrickle_health_check) {
 		rows.push_back({check, severity, detail});
 	};
 
-	if (!scheduler::SchedulerAvailable()) {
-		add("scheduler", "WARNING",
-		    "pg_trickle is not in shared_preload_libraries: no scheduler runs; refresh manually");
-	} else if (!config::enabled) {
-		add("scheduler", "WARNING", "pg_trickle.enabled is off: the scheduler skips its ticks");
-	} else {
-		auto r = SpiExec("SELECT count(*) FROM pg_catalog.pg_stat_activity "
-		                 "WHERE backend_type = 'pg_trickle scheduler' "
-		                 "AND datname = pg_catalog.current_database()");
-		if (r.Get(0, 0) == "0") {
-			add("scheduler", "ERROR", "no pg_trickle scheduler is running in this database");
-		} else {
-			add("scheduler", "OK", "scheduler running");
-		}
-	}
-
 	auto all = catalog::LoadAll();
+	CheckScheduler(!all.empty(), add);
+
 	std::size_t before = rows.size();
 	for (const auto &st : all) {
 		if (st.status == core::StStatus::kError) {

@@ -1,14 +1,19 @@
 // The launcher background worker and the shared state it publishes.
 //
-// The launcher connects to no database. Every rescan (every kRescanSeconds, or at once when
-// CREATE EXTENSION wakes it) it lists the connectable databases and starts a scheduler for each
-// one that has none running; a scheduler exits at once in a database without the extension, and
-// that database is probed again only after kProbeBackoffSeconds unless the launcher is woken.
+// The launcher connects to no database. It runs a scheduler worker only in databases that have
+// stream tables, so that a cluster with many databases does not spend a worker slot on each one.
+// What it knows about each database lives in shared memory (DbSlot): whether a scheduler is
+// wanted there (kWanted: it has stream tables), not wanted (kNotWanted: a scheduler found none
+// and exited), or unknown (kUnknown: after a server start, or CREATE EXTENSION). Every rescan
+// (every kRescanSeconds, or at once when woken) it lists the connectable databases and starts a
+// scheduler for each wanted database that has none running, then probes the unknown ones (a
+// probing scheduler that finds no stream table records kNotWanted and exits). Creating a stream
+// table marks its database wanted at commit and wakes the launcher; a scheduler whose database
+// has no stream table left exits cleanly. When no worker slot is free, the launcher records the
+// failure in the database's slot, where health_check() reads it.
 #include "scheduler/launcher.hpp"
 
 #include "bridge/guard.hpp"
-
-#include <map>
 
 extern "C" {
 #include "postgres.h"
@@ -27,6 +32,7 @@ extern "C" {
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
+#include "storage/spin.h"
 #include "tcop/tcopprot.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -35,27 +41,88 @@ extern "C" {
 
 namespace pgtrickle::scheduler {
 
-void WakeLauncher();
-
 namespace {
 
 constexpr int kRescanSeconds = 5;
+// A database whose scheduler exited without saying whether it is wanted (a crash, or the
+// database was not tracked) is probed again only after this long, unless the launcher is woken.
 constexpr int kProbeBackoffSeconds = 30;
+// At most this many databases are tracked; the others are probed like unknown ones.
+constexpr int kMaxTrackedDatabases = 1024;
+
+struct DbSlot {
+	Oid dboid;         // InvalidOid: free
+	uint8 want;        // SchedulerWant
+	uint32 generation; // +1 each time a committed transaction asks for a scheduler
+	bool start_failed; // the last attempt to start a scheduler found no free worker slot
+	bool warned;       // the launcher logged this streak of failures
+	TimestampTz failed_since;
+	pid_t scheduler_pid; // the running scheduler (0: none), also one a restarted launcher did not
+	                     // start
+};
 
 struct SharedState {
 	Latch *launcher_latch;
 	pg_atomic_uint32 rescan_requested;
+	slock_t mutex; // protects dbs
+	DbSlot dbs[kMaxTrackedDatabases];
 };
 
 SharedState *shared = nullptr;
-bool wake_at_commit = false;
+
+// What the current transaction asks for at commit.
+enum class AtCommit { kNothing, kProbe, kWant };
+AtCommit at_commit = AtCommit::kNothing;
+
+// The slot of `dboid`, or nullptr. Caller holds the mutex.
+DbSlot *FindSlot(Oid dboid) {
+	for (int i = 0; i < kMaxTrackedDatabases; i++) {
+		if (shared->dbs[i].dboid == dboid) {
+			return &shared->dbs[i];
+		}
+	}
+	return nullptr;
+}
+
+// The slot of `dboid`, taking a free one (kUnknown) when it has none; nullptr when the table is
+// full. Caller holds the mutex.
+DbSlot *FindOrAddSlot(Oid dboid) {
+	DbSlot *slot = FindSlot(dboid);
+	if (slot == nullptr) {
+		slot = FindSlot(InvalidOid);
+		if (slot != nullptr) {
+			slot->dboid = dboid;
+			slot->want = static_cast<uint8>(SchedulerWant::kUnknown);
+			slot->generation = 0;
+			slot->start_failed = false;
+			slot->warned = false;
+			slot->failed_since = 0;
+			slot->scheduler_pid = 0;
+		}
+	}
+	return slot;
+}
 
 void OnXactEvent(XactEvent event, void *) {
-	if (event == XACT_EVENT_COMMIT && wake_at_commit) {
-		wake_at_commit = false;
+	if (event == XACT_EVENT_COMMIT && at_commit != AtCommit::kNothing && shared != nullptr) {
+		// Called after the commit is visible: a scheduler that checks for stream tables from now
+		// on sees them; one that checked before sees the generation change (ReleaseScheduler).
+		bool want = at_commit == AtCommit::kWant;
+		at_commit = AtCommit::kNothing;
+		SpinLockAcquire(&shared->mutex);
+		DbSlot *slot = FindOrAddSlot(MyDatabaseId);
+		if (slot != nullptr) {
+			slot->generation++;
+			if (want) {
+				slot->want = static_cast<uint8>(SchedulerWant::kWanted);
+			} else if (slot->want == static_cast<uint8>(SchedulerWant::kNotWanted)) {
+				slot->want = static_cast<uint8>(SchedulerWant::kUnknown);
+			}
+		}
+		SpinLockRelease(&shared->mutex);
 		WakeLauncher();
-	} else if (event == XACT_EVENT_ABORT) {
-		wake_at_commit = false;
+	} else if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT) {
+		at_commit = AtCommit::kNothing;
 	}
 }
 shmem_request_hook_type prev_shmem_request_hook = nullptr;
@@ -76,16 +143,13 @@ void ShmemStartup() {
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	shared = (SharedState *)ShmemInitStruct("pg_trickle", sizeof(SharedState), &found);
 	if (!found) {
+		memset(shared, 0, sizeof(SharedState));
 		shared->launcher_latch = nullptr;
 		pg_atomic_init_u32(&shared->rescan_requested, 0);
+		SpinLockInit(&shared->mutex);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
-
-struct DatabaseState {
-	BackgroundWorkerHandle *handle = nullptr;
-	TimestampTz last_start = 0;
-};
 
 // Connectable, non-template databases, read from the shared catalog pg_database (the launcher
 // has no database connection, so no SPI). PG regime.
@@ -113,6 +177,54 @@ List *ListDatabases() {
 	return result;
 }
 
+// Tracks every listed database (new ones as kUnknown) and frees the slots of dropped ones.
+void SyncSlots(List *dbs) {
+	SpinLockAcquire(&shared->mutex);
+	for (int i = 0; i < kMaxTrackedDatabases; i++) {
+		if (OidIsValid(shared->dbs[i].dboid) && !list_member_oid(dbs, shared->dbs[i].dboid)) {
+			shared->dbs[i].dboid = InvalidOid;
+		}
+	}
+	ListCell *lc;
+	foreach (lc, dbs) {
+		(void)FindOrAddSlot(lfirst_oid(lc));
+	}
+	SpinLockRelease(&shared->mutex);
+}
+
+// kUnknown for an untracked database. `running`: a scheduler has claimed the database.
+SchedulerWant WantOf(Oid dboid, bool *running) {
+	SpinLockAcquire(&shared->mutex);
+	DbSlot *slot = FindSlot(dboid);
+	SchedulerWant want =
+	    slot != nullptr ? static_cast<SchedulerWant>(slot->want) : SchedulerWant::kUnknown;
+	*running = slot != nullptr && slot->scheduler_pid != 0;
+	SpinLockRelease(&shared->mutex);
+	return want;
+}
+
+// Records whether the last start attempt for `dboid` found a free worker slot. Returns whether
+// to log the failure: for a database that wants a scheduler, once per streak of failures (not at
+// every rescan).
+bool RecordStart(Oid dboid, bool started, bool wanted, TimestampTz now) {
+	bool warn = false;
+	SpinLockAcquire(&shared->mutex);
+	DbSlot *slot = FindSlot(dboid);
+	if (slot != nullptr) {
+		if (!started && !slot->start_failed) {
+			slot->failed_since = now;
+		}
+		slot->start_failed = !started;
+		warn = !started && wanted && !slot->warned;
+		slot->warned = !started && (slot->warned || wanted);
+	} else {
+		warn = !started && wanted;
+	}
+	SpinLockRelease(&shared->mutex);
+	return warn;
+}
+
+// Registers a scheduler worker for `dboid`; nullptr when no worker slot is free. PG regime.
 BackgroundWorkerHandle *StartScheduler(Oid dboid) {
 	BackgroundWorker worker;
 	memset(&worker, 0, sizeof(worker));
@@ -127,9 +239,6 @@ BackgroundWorkerHandle *StartScheduler(Oid dboid) {
 	worker.bgw_notify_pid = MyProcPid;
 	BackgroundWorkerHandle *handle = nullptr;
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle)) {
-		ereport(WARNING,
-		        (errmsg("pg_trickle launcher could not start a scheduler for database %u", dboid),
-		         errhint("Raise max_worker_processes.")));
 		return nullptr;
 	}
 	return handle;
@@ -142,6 +251,93 @@ bool IsRunning(BackgroundWorkerHandle *handle) {
 	pid_t pid;
 	BgwHandleStatus status = GetBackgroundWorkerPid(handle, &pid);
 	return status == BGWH_STARTED || status == BGWH_NOT_YET_STARTED;
+}
+
+// The launcher's own bookkeeping per database (local memory, plain C).
+struct Local {
+	MemoryContext ctx;
+	int capacity;
+	int count;
+	Oid *db_oids;
+	BackgroundWorkerHandle **handles;
+	TimestampTz *last_start;
+};
+
+int LocalSlot(Local &l, Oid dboid) {
+	for (int i = 0; i < l.count; i++) {
+		if (l.db_oids[i] == dboid) {
+			return i;
+		}
+	}
+	if (l.count == l.capacity) {
+		int more = l.capacity * 2;
+		l.db_oids = (Oid *)repalloc(l.db_oids, sizeof(Oid) * more);
+		l.handles = (BackgroundWorkerHandle **)repalloc(l.handles, sizeof(void *) * more);
+		l.last_start = (TimestampTz *)repalloc(l.last_start, sizeof(TimestampTz) * more);
+		l.capacity = more;
+	}
+	int i = l.count++;
+	l.db_oids[i] = dboid;
+	l.handles[i] = nullptr;
+	l.last_start[i] = 0;
+	return i;
+}
+
+// One pass of the launcher: databases that want a scheduler first, then the unknown ones (the
+// probes must not take the slot a database with stream tables needs). PG regime.
+void Rescan(Local &l, bool forced) {
+	MemoryContext old = MemoryContextSwitchTo(l.ctx);
+	List *dbs = ListDatabases();
+	MemoryContextSwitchTo(old);
+	SyncSlots(dbs);
+	TimestampTz now = GetCurrentTimestamp();
+	for (int pass = 0; pass < 2; pass++) {
+		ListCell *lc;
+		foreach (lc, dbs) {
+			Oid dboid = lfirst_oid(lc);
+			bool claimed = false;
+			SchedulerWant want = WantOf(dboid, &claimed);
+			if (want == SchedulerWant::kNotWanted ||
+			    (pass == 0) != (want == SchedulerWant::kWanted)) {
+				continue;
+			}
+			int i = LocalSlot(l, dboid);
+			// Ours, or one that a previous launcher process started.
+			if (IsRunning(l.handles[i]) || claimed) {
+				continue;
+			}
+			// Restart a wanted scheduler at once (but not twice in a second: one that found its
+			// predecessor still exiting ends at once); probe again only after the backoff.
+			int backoff_ms = want == SchedulerWant::kWanted ? 1000 : kProbeBackoffSeconds * 1000;
+			bool in_backoff = l.last_start[i] != 0 &&
+			                  !TimestampDifferenceExceeds(l.last_start[i], now, backoff_ms);
+			if (in_backoff && (want == SchedulerWant::kWanted || !forced)) {
+				continue;
+			}
+			if (l.handles[i] != nullptr) {
+				pfree(l.handles[i]);
+				l.handles[i] = nullptr;
+			}
+			MemoryContext old2 = MemoryContextSwitchTo(l.ctx);
+			l.handles[i] = StartScheduler(dboid);
+			MemoryContextSwitchTo(old2);
+			bool started = l.handles[i] != nullptr;
+			if (started) {
+				l.last_start[i] = now;
+			}
+			if (RecordStart(dboid, started, want == SchedulerWant::kWanted, now)) {
+				ereport(WARNING,
+				        (errmsg("pg_trickle launcher could not start a scheduler for database %u",
+				                dboid),
+				         errdetail("No background worker slot is free (max_worker_processes = "
+				                   "%d). Its stream tables are not refreshed until one is.",
+				                   max_worker_processes),
+				         errhint("Raise max_worker_processes: the launcher needs one slot and "
+				                 "each database with stream tables one more.")));
+			}
+		}
+	}
+	list_free(dbs);
 }
 
 } // namespace
@@ -177,11 +373,91 @@ void WakeLauncher() {
 }
 
 void WakeLauncherAtCommit() {
-	wake_at_commit = true;
+	if (at_commit == AtCommit::kNothing) {
+		at_commit = AtCommit::kProbe;
+	}
+}
+
+void RequestSchedulerAtCommit() {
+	at_commit = AtCommit::kWant;
 }
 
 bool SchedulerAvailable() {
 	return shared != nullptr;
+}
+
+std::uint32_t SchedulerGeneration() {
+	if (shared == nullptr) {
+		return 0;
+	}
+	SpinLockAcquire(&shared->mutex);
+	DbSlot *slot = FindSlot(MyDatabaseId);
+	uint32 generation = slot != nullptr ? slot->generation : 0;
+	SpinLockRelease(&shared->mutex);
+	return generation;
+}
+
+bool ReleaseScheduler(std::uint32_t generation) {
+	if (shared == nullptr) {
+		return true;
+	}
+	bool release = true;
+	SpinLockAcquire(&shared->mutex);
+	DbSlot *slot = FindSlot(MyDatabaseId);
+	if (slot != nullptr) {
+		release = slot->generation == generation;
+		if (release) {
+			slot->want = static_cast<uint8>(SchedulerWant::kNotWanted);
+			slot->start_failed = false;
+			slot->warned = false;
+		}
+	}
+	SpinLockRelease(&shared->mutex);
+	return release;
+}
+
+void MarkSchedulerWanted() {
+	if (shared == nullptr) {
+		return;
+	}
+	SpinLockAcquire(&shared->mutex);
+	DbSlot *slot = FindOrAddSlot(MyDatabaseId);
+	if (slot != nullptr) {
+		slot->want = static_cast<uint8>(SchedulerWant::kWanted);
+		slot->start_failed = false;
+		slot->warned = false;
+		slot->scheduler_pid = MyProcPid;
+	}
+	SpinLockRelease(&shared->mutex);
+	// However the scheduler ends (FATAL included), the launcher may start another one.
+	on_shmem_exit(
+	    [](int, Datum) {
+		    SpinLockAcquire(&shared->mutex);
+		    DbSlot *mine = FindSlot(MyDatabaseId);
+		    if (mine != nullptr && mine->scheduler_pid == MyProcPid) {
+			    mine->scheduler_pid = 0;
+		    }
+		    SpinLockRelease(&shared->mutex);
+	    },
+	    (Datum)0);
+}
+
+SchedulerSlotInfo DescribeScheduler() {
+	SchedulerSlotInfo info;
+	if (shared == nullptr) {
+		return info;
+	}
+	info.launcher_running = shared->launcher_latch != nullptr;
+	SpinLockAcquire(&shared->mutex);
+	DbSlot *slot = FindSlot(MyDatabaseId);
+	if (slot != nullptr) {
+		info.tracked = true;
+		info.want = static_cast<SchedulerWant>(slot->want);
+		info.start_failed = slot->start_failed;
+		info.failed_since = slot->failed_since;
+	}
+	SpinLockRelease(&shared->mutex);
+	return info;
 }
 
 } // namespace pgtrickle::scheduler
@@ -200,15 +476,14 @@ extern "C" void pgtrickle_launcher_main(Datum) {
 	on_shmem_exit([](int, Datum) { shared->launcher_latch = nullptr; }, (Datum)0);
 
 	// Plain C bookkeeping in a long-lived context: handles per database.
-	MemoryContext ctx =
-	    AllocSetContextCreate(TopMemoryContext, "pg_trickle launcher", ALLOCSET_DEFAULT_SIZES);
-	int capacity = 64;
-	Oid *db_oids = (Oid *)MemoryContextAllocZero(ctx, sizeof(Oid) * capacity);
-	BackgroundWorkerHandle **handles =
-	    (BackgroundWorkerHandle **)MemoryContextAllocZero(ctx, sizeof(void *) * capacity);
-	TimestampTz *last_start =
-	    (TimestampTz *)MemoryContextAllocZero(ctx, sizeof(TimestampTz) * capacity);
-	int count = 0;
+	Local l;
+	l.ctx = AllocSetContextCreate(TopMemoryContext, "pg_trickle launcher", ALLOCSET_DEFAULT_SIZES);
+	l.capacity = 64;
+	l.count = 0;
+	l.db_oids = (Oid *)MemoryContextAllocZero(l.ctx, sizeof(Oid) * l.capacity);
+	l.handles =
+	    (BackgroundWorkerHandle **)MemoryContextAllocZero(l.ctx, sizeof(void *) * l.capacity);
+	l.last_start = (TimestampTz *)MemoryContextAllocZero(l.ctx, sizeof(TimestampTz) * l.capacity);
 
 	for (;;) {
 		CHECK_FOR_INTERRUPTS();
@@ -217,52 +492,9 @@ extern "C" void pgtrickle_launcher_main(Datum) {
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		bool forced = pg_atomic_exchange_u32(&shared->rescan_requested, 0) != 0;
-		MemoryContext old = MemoryContextSwitchTo(ctx);
-		List *dbs = ListDatabases();
-		MemoryContextSwitchTo(old);
-		TimestampTz now = GetCurrentTimestamp();
-		ListCell *lc;
-		foreach (lc, dbs) {
-			Oid dboid = lfirst_oid(lc);
-			int slot = -1;
-			for (int i = 0; i < count; i++) {
-				if (db_oids[i] == dboid) {
-					slot = i;
-				}
-			}
-			if (slot < 0) {
-				if (count == capacity) {
-					int more = capacity * 2;
-					db_oids = (Oid *)repalloc(db_oids, sizeof(Oid) * more);
-					handles = (BackgroundWorkerHandle **)repalloc(handles, sizeof(void *) * more);
-					last_start = (TimestampTz *)repalloc(last_start, sizeof(TimestampTz) * more);
-					capacity = more;
-				}
-				slot = count++;
-				db_oids[slot] = dboid;
-				handles[slot] = nullptr;
-				last_start[slot] = 0;
-			}
-			if (IsRunning(handles[slot])) {
-				continue;
-			}
-			bool backoff =
-			    last_start[slot] != 0 &&
-			    !TimestampDifferenceExceeds(last_start[slot], now, kProbeBackoffSeconds * 1000);
-			if (backoff && !forced) {
-				continue;
-			}
-			if (handles[slot] != nullptr) {
-				pfree(handles[slot]);
-				handles[slot] = nullptr;
-			}
-			MemoryContext old2 = MemoryContextSwitchTo(ctx);
-			handles[slot] = StartScheduler(dboid);
-			MemoryContextSwitchTo(old2);
-			last_start[slot] = now;
-		}
-		list_free(dbs);
-
+		Rescan(l, forced);
+		// Also woken when one of our schedulers starts or stops (bgw_notify_pid): a slot freed
+		// by a scheduler that found no stream table goes at once to a database waiting for one.
 		(void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 		                kRescanSeconds * 1000L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
@@ -272,5 +504,13 @@ extern "C" void pgtrickle_launcher_main(Datum) {
 PGT_FUNCTION(pgtrickle_wake_launcher) {
 	(void)fcinfo;
 	WakeLauncherAtCommit();
+	PG_RETURN_VOID();
+}
+
+// A stream table restored from a dump (pgtrickle._on_catalog_restore) needs a scheduler in this
+// database like a newly created one: a probe at CREATE EXTENSION may have found none yet.
+PGT_FUNCTION(pgtrickle_request_scheduler) {
+	(void)fcinfo;
+	RequestSchedulerAtCommit();
 	PG_RETURN_VOID();
 }

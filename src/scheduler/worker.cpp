@@ -1,15 +1,24 @@
 // The per-database scheduler worker: signal handling, the wait loop and per-database exclusivity.
-// Never waits with a transaction open.
+// Never waits with a transaction open. It runs only while its database has stream tables: it
+// exits cleanly when it finds none (at start, or after the last one is dropped), and the
+// launcher starts it again when one is created.
 #include "scheduler/launcher.hpp"
 #include "scheduler/tick.hpp"
 
 #include "bridge/guard.hpp"
 #include "config/guc.hpp"
 
+#include <cstdint>
+
 extern "C" {
 #include "postgres.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/namespace.h"
+#include "commands/extension.h"
+#include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -19,9 +28,12 @@ extern "C" {
 #include "storage/lock.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 }
 
 using namespace pgtrickle;
+using bridge::PgCall;
 
 namespace {
 
@@ -35,8 +47,57 @@ bool ClaimDatabase() {
 	return LockAcquire(&tag, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL;
 }
 
+// What this database holds, read in a transaction of its own. PG regime (own transaction).
+enum class Contents { kNoExtension, kNoStreamTables, kStreamTables };
+
+Contents ReadContents() {
+	StartTransactionCommand();
+	Contents contents = Contents::kNoExtension;
+	if (OidIsValid(get_extension_oid("pg_trickle", true)) && !creating_extension) {
+		contents = Contents::kNoStreamTables;
+		Oid nsp = get_namespace_oid("pgtrickle", true);
+		Oid relid = OidIsValid(nsp) ? get_relname_relid("pgt_stream_tables", nsp) : InvalidOid;
+		if (OidIsValid(relid)) {
+			PushActiveSnapshot(GetTransactionSnapshot());
+			Relation rel = table_open(relid, AccessShareLock);
+			TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+			TupleTableSlot *slot = table_slot_create(rel, NULL);
+			if (table_scan_getnextslot(scan, ForwardScanDirection, slot)) {
+				contents = Contents::kStreamTables;
+			}
+			ExecDropSingleTupleTableSlot(slot);
+			table_endscan(scan);
+			table_close(rel, AccessShareLock);
+			PopActiveSnapshot();
+		}
+	}
+	CommitTransactionCommand();
+	return contents;
+}
+
+// Whether this scheduler should stop: the database has no stream table (or no pg_trickle) and no
+// stream table was created since we looked. Then the launcher knows this database needs no
+// scheduler until one is. C++ regime.
+bool ShouldStop(Contents *seen) {
+	for (;;) {
+		std::uint32_t generation = scheduler::SchedulerGeneration();
+		Contents contents = PgCall([] { return ReadContents(); });
+		*seen = contents;
+		if (contents == Contents::kStreamTables) {
+			return false;
+		}
+		if (scheduler::ReleaseScheduler(generation)) {
+			return true;
+		}
+	}
+}
+
 void SchedulerLoop() {
-	if (!scheduler::ExtensionPresent()) {
+	Contents contents;
+	if (ShouldStop(&contents)) {
+		ereport(DEBUG1, (errmsg("pg_trickle scheduler not needed: %s",
+		                        contents == Contents::kNoExtension ? "pg_trickle is not installed"
+		                                                           : "no stream tables")));
 		return;
 	}
 	bridge::PgCall([] {
@@ -48,6 +109,7 @@ void SchedulerLoop() {
 			proc_exit(0);
 		}
 	});
+	scheduler::MarkSchedulerWanted();
 	scheduler::RecoverInterruptedRefreshes();
 	ereport(LOG, (errmsg("pg_trickle scheduler started")));
 
@@ -63,8 +125,11 @@ void SchedulerLoop() {
 				ProcessConfigFile(PGC_SIGHUP);
 			}
 		});
-		if (!scheduler::ExtensionPresent()) {
-			ereport(LOG, (errmsg("pg_trickle scheduler stopping: extension dropped")));
+		if (ShouldStop(&contents)) {
+			ereport(LOG, (errmsg("pg_trickle scheduler stopping: %s",
+			                     contents == Contents::kNoExtension
+			                         ? "extension dropped"
+			                         : "no stream tables left in this database")));
 			return;
 		}
 		if (!config::enabled || RecoveryInProgress()) {

@@ -159,14 +159,13 @@ class AlertListener {
 	std::vector<Alert> alerts_;
 };
 
-// Every suite gets its own database with the extension and waits for its scheduler.
+// Every suite gets its own database with the extension; its scheduler starts with its first
+// stream table (and stops when the last one is dropped).
 class SchedulerTest : public ClusterTest {
   protected:
 	void SetUp() override {
 		ClusterTest::SetUp();
 		EnsureExtension();
-		ASSERT_TRUE(WaitFor([&] { return SchedulersIn(*conn_, db()) == 1; }, 20s, 100ms))
-		    << "no pg_trickle scheduler started in " << db();
 	}
 
 	void Create(const std::string &name, const std::string &query, const std::string &options) {
@@ -696,11 +695,12 @@ TEST_F(SchedulerEpochTest, EpochCountsCommittedGroupRefreshes) {
 }
 
 // ------------------------------------------------------------------------------------------------
-// 6. A new database gets its scheduler; DROP EXTENSION stops it.
+// 6. A database gets its scheduler with its first stream table and loses it with the last one;
+//    DROP EXTENSION stops it too. (Many databases and few worker slots: databases_test.cpp.)
 
 class SchedulerDatabasesTest : public SchedulerTest {};
 
-TEST_F(SchedulerDatabasesTest, CreateExtensionStartsASchedulerDropExtensionStopsIt) {
+TEST_F(SchedulerDatabasesTest, FirstStreamTableStartsASchedulerLastOneStopsIt) {
 	const std::string newdb = "e2e_sched_newdb";
 	struct DropAtEnd {
 		std::string db;
@@ -717,40 +717,61 @@ TEST_F(SchedulerDatabasesTest, CreateExtensionStartsASchedulerDropExtensionStops
 	          1);
 
 	auto other = cluster().Connect(newdb);
-	// Without the extension no scheduler stays (one may be probing the database right now).
+	// Without the extension, and with it but without stream tables, no scheduler stays (one may
+	// be probing the database right now).
 	EXPECT_TRUE(WaitFor([&] { return SchedulersIn(*conn_, newdb) == 0; }, 10s, 100ms));
-
 	other->Exec("CREATE EXTENSION pg_trickle");
-	ASSERT_TRUE(WaitFor([&] { return SchedulersIn(*conn_, newdb) == 1; }, 15s, 100ms))
-	    << "no scheduler for the new database";
+	EXPECT_TRUE(WaitFor([&] { return SchedulersIn(*conn_, newdb) == 0; }, 15s, 100ms))
+	    << "a scheduler stays in a database without stream tables";
 	EXPECT_EQ(other->Scalar("SELECT severity FROM pgtrickle.health_check() "
 	                        "WHERE check_name = 'scheduler'"),
 	          "OK");
 
 	other->Exec("CREATE TABLE t (id int PRIMARY KEY, v int)");
 	other->Exec("INSERT INTO t VALUES (1, 1), (2, 2)");
+	// Created and rolled back: still no scheduler.
+	other->Exec("BEGIN; SELECT pgtrickle.create_stream_table('t_sum', "
+	            "'SELECT count(*) AS n, sum(v) AS s FROM t', schedule => 'calculated'); ROLLBACK");
 	other->Exec("SELECT pgtrickle.create_stream_table('t_sum', "
 	            "'SELECT count(*) AS n, sum(v) AS s FROM t', schedule => 'calculated')");
+	ASSERT_TRUE(WaitFor([&] { return SchedulersIn(*conn_, newdb) == 1; }, 15s, 100ms))
+	    << "no scheduler for the first stream table";
 	other->Exec("INSERT INTO t VALUES (3, 3)");
 	EXPECT_TRUE(WaitFor([&] { return other->Scalar("SELECT n || ',' || s FROM t_sum") == "3,6"; },
 	                    10s, 100ms));
 	EXPECT_GE(Int(*other, "SELECT count(*) FROM pgtrickle.pgt_refresh_history "
 	                      "WHERE initiated_by = 'SCHEDULER' AND status = 'COMPLETED'"),
 	          1);
-	// Still exactly one scheduler there, and ours is unaffected.
+	EXPECT_EQ(other->Scalar("SELECT severity FROM pgtrickle.health_check() "
+	                        "WHERE check_name = 'scheduler'"),
+	          "OK");
+	// Still exactly one scheduler there.
 	EXPECT_EQ(SchedulersIn(*conn_, newdb), 1);
-	EXPECT_EQ(SchedulersIn(*conn_, db()), 1);
 
+	// The last stream table dropped: the scheduler exits.
+	const std::size_t log_offset = cluster().LogSize();
 	other->Exec("SELECT pgtrickle.drop_stream_table('t_sum')");
-	other->Exec("DROP EXTENSION pg_trickle");
+	EXPECT_TRUE(WaitFor([&] { return SchedulersIn(*conn_, newdb) == 0; }, 15s, 100ms))
+	    << "the scheduler kept running without stream tables";
+	EXPECT_NE(cluster().LogSince(log_offset).find("no stream tables left in this database"),
+	          std::string::npos);
+	// Dropped and created again in one transaction: a scheduler again.
+	other->Exec("SELECT pgtrickle.create_stream_table('t_sum', "
+	            "'SELECT count(*) AS n, sum(v) AS s FROM t', schedule => 'calculated')");
+	EXPECT_TRUE(WaitFor([&] { return SchedulersIn(*conn_, newdb) == 1; }, 15s, 100ms))
+	    << "no scheduler after re-creating a stream table";
+	other->Exec("BEGIN; SELECT pgtrickle.drop_stream_table('t_sum'); "
+	            "SELECT pgtrickle.create_stream_table('t_sum2', 'SELECT id FROM t', "
+	            "schedule => 'calculated'); COMMIT");
+	other->Exec("INSERT INTO t VALUES (4, 4)");
+	EXPECT_TRUE(
+	    WaitFor([&] { return other->Scalar("SELECT count(*) FROM t_sum2") == "4"; }, 15s, 100ms));
+	EXPECT_EQ(SchedulersIn(*conn_, newdb), 1);
+
+	// DROP EXTENSION (CASCADE drops the stream table): the scheduler stops.
+	other->Exec("DROP EXTENSION pg_trickle CASCADE");
 	EXPECT_TRUE(WaitFor([&] { return SchedulersIn(*conn_, newdb) == 0; }, 15s, 100ms))
 	    << "the scheduler kept running after DROP EXTENSION";
-	EXPECT_EQ(SchedulersIn(*conn_, db()), 1);
-
-	// Creating it again (within the launcher's probe backoff) starts a scheduler again.
-	other->Exec("CREATE EXTENSION pg_trickle");
-	EXPECT_TRUE(WaitFor([&] { return SchedulersIn(*conn_, newdb) == 1; }, 15s, 100ms))
-	    << "no scheduler after re-creating the extension";
 	other.reset();
 }
 
