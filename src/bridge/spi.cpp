@@ -11,6 +11,8 @@ extern "C" {
 #include "mb/pg_wchar.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "access/xact.h"
+#include "utils/snapmgr.h"
 }
 
 namespace pgtrickle::bridge {
@@ -120,6 +122,22 @@ std::string ClipName(const std::string &name, int max_bytes) {
 	int len = static_cast<int>(name.size());
 	int clipped = PgCall([&] { return pg_mbcliplen(s, len, max_bytes); });
 	return name.substr(0, static_cast<std::size_t>(clipped));
+}
+
+void InTransaction(const std::function<void()> &f) {
+	PgCall([] {
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+	});
+	{
+		SpiScope spi;
+		f();
+	}
+	PgCall([] {
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	});
 }
 
 } // namespace pgtrickle::bridge

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -61,5 +62,9 @@ std::string QualifiedName(const std::string &schema, const std::string &name);
 // the database encoding (never splits a multibyte character, so the catalog never holds invalid
 // text). Used wherever a name is built from a user's name plus a suffix.
 std::string ClipName(const std::string &name, int max_bytes);
+
+// Runs f in a transaction of its own, with an active snapshot and an SPI connection, and commits
+// (background worker code, called outside any transaction). C++ regime.
+void InTransaction(const std::function<void()> &f);
 
 } // namespace pgtrickle::bridge

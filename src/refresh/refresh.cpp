@@ -16,6 +16,7 @@
 #include "refresh/write_guard.hpp"
 #include "analyze/function_check.hpp"
 #include "analyze/query_analysis.hpp"
+#include "core/schedule.hpp"
 
 #include <algorithm>
 
@@ -31,9 +32,6 @@ using bridge::SpiExec;
 using bridge::SpiOptions;
 
 namespace {
-
-// Advisory lock class for stream-table refreshes ('pgtr').
-constexpr std::int64_t kLockClass = 0x70677472;
 
 // Whether st must be recomputed: never populated, marked for rebuild, a time-dependent query,
 // base changes it has not consumed, or an upstream stream table that changed after st last did
@@ -59,15 +57,24 @@ bool HasWork(const catalog::StreamTable &st, const std::vector<Oid> &changed_in_
 			return true;
 		}
 	}
-	auto upstream =
-	    SpiExec("SELECT EXISTS (SELECT 1 FROM pgtrickle.pgt_dependencies d "
-	            "JOIN pgtrickle.pgt_stream_tables s ON s.pgt_relid = d.source_relid "
-	            "JOIN pgtrickle.pgt_stream_tables me ON me.pgt_id = d.pgt_id "
-	            "WHERE d.pgt_id = $1::bigint AND s.data_timestamp IS DISTINCT FROM NULL "
-	            "AND (me.data_timestamp IS NULL OR s.data_timestamp > me.data_timestamp))",
-	            {std::to_string(st.pgt_id)});
-	if (upstream.Get(0, 0) == "t") {
-		return true;
+	// Upstream stream tables (read only when st has any): the rule itself is core's.
+	if (std::any_of(st.deps.begin(), st.deps.end(),
+	                [](const catalog::Dependency &d) { return d.type == "STREAM_TABLE"; })) {
+		auto upstream =
+		    SpiExec("SELECT (extract(epoch FROM s.data_timestamp) * 1000000)::bigint "
+		            "FROM pgtrickle.pgt_dependencies d "
+		            "JOIN pgtrickle.pgt_stream_tables s ON s.pgt_relid = d.source_relid "
+		            "WHERE d.pgt_id = $1::bigint",
+		            {std::to_string(st.pgt_id)});
+		for (const auto &row : upstream.rows) {
+			std::optional<core::TimestampUs> source;
+			if (row[0]) {
+				source = std::stoll(*row[0]);
+			}
+			if (core::UpstreamChanged(source, st.data_timestamp)) {
+				return true;
+			}
+		}
 	}
 	return capture::HasPendingBaseChanges(st);
 }
@@ -180,12 +187,6 @@ catalog::RefreshOutcome Execute(const catalog::StreamTable &st, Snapshot snapsho
 }
 
 } // namespace
-
-bool TryLockStreamTable(std::int64_t pgt_id) {
-	auto r = SpiExec("SELECT pg_catalog.pg_try_advisory_xact_lock($1::int, $2::int)",
-	                 {std::to_string(kLockClass), std::to_string(pgt_id)});
-	return r.Get(0, 0) == "t";
-}
 
 UnitResult RefreshUnit(const std::vector<catalog::StreamTable> &loaded, const UnitOptions &options,
                        std::int64_t *failed_member) {

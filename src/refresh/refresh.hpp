@@ -13,10 +13,6 @@
 
 namespace pgtrickle::refresh {
 
-// Single-flight: takes the transaction-scoped advisory lock of a stream table without waiting.
-// Returns false when another session holds it (a refresh of that table is running).
-bool TryLockStreamTable(std::int64_t pgt_id);
-
 // FULL or DIFFERENTIAL for the next refresh of st, and why (explain_st shows it).
 struct ModeDecision {
 	bool differential = false;
