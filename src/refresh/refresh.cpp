@@ -65,7 +65,7 @@ bool HasWork(const catalog::StreamTable &st, const std::vector<Oid> &changed_in_
 		            "FROM pgtrickle.pgt_dependencies d "
 		            "JOIN pgtrickle.pgt_stream_tables s ON s.pgt_relid = d.source_relid "
 		            "WHERE d.pgt_id = $1::bigint",
-		            {std::to_string(st.pgt_id)});
+		            {std::to_string(st.pgt_id)}, bridge::CachedPlan());
 		for (const auto &row : upstream.rows) {
 			std::optional<core::TimestampUs> source;
 			if (row[0]) {
@@ -151,6 +151,28 @@ ModeDecision DecideMode(const catalog::StreamTable &st) {
 
 namespace {
 
+// A manual refresh of `target_id` found `member` suspended (SPEC §5: its group is refreshed whole).
+[[noreturn]] void RejectSuspended(const catalog::StreamTable &member,
+                                  const std::vector<catalog::StreamTable> &unit,
+                                  std::int64_t target_id) {
+	if (member.pgt_id == target_id) {
+		throw core::Error("55000", "stream table " + member.Display() + " is suspended", {},
+		                  "Call pgtrickle.resume_stream_table() first.");
+	}
+	std::string target = member.Display();
+	for (const auto &m : unit) {
+		if (m.pgt_id == target_id) {
+			target = m.Display();
+		}
+	}
+	throw core::Error("55000",
+	                  "cannot refresh " + target + ": member " + member.Display() +
+	                      " of its consistency group is suspended",
+	                  "Refreshing the other members alone would let the convergence point combine "
+	                  "two versions of their sources.",
+	                  "Call pgtrickle.resume_stream_table() on the suspended member.");
+}
+
 // REINITIALIZE: a source changed under the stream table (ALTER TABLE, a replaced view). The
 // stored query is analyzed again (as the owner), the storage takes its new shape, the query and
 // the columns it reads are recorded, and capture covers any new base table; then FULL.
@@ -223,6 +245,9 @@ UnitResult RefreshUnit(const std::vector<catalog::StreamTable> &loaded, const Un
 		auto fresh = catalog::LoadById(st.pgt_id);
 		if (!fresh) {
 			throw core::Error("42P01", "stream table " + st.Display() + " does not exist");
+		}
+		if (options.reject_suspended && fresh->status == core::StStatus::kSuspended) {
+			RejectSuspended(*fresh, loaded, *options.reject_suspended);
 		}
 		members.push_back(std::move(*fresh));
 	}

@@ -96,24 +96,22 @@ std::vector<std::optional<int>> GroupNumbers(const core::Dag &dag) {
 	return GroupNumbers(dag.Groups());
 }
 
-Unit FindUnit(std::int64_t pgt_id, bool whole_group) {
+Unit FindUnit(const StreamTable &target, bool whole_group) {
+	std::int64_t pgt_id = target.pgt_id;
 	Unit unit;
 	// A group of more than one member is a diamond: every member reads or feeds another stream
-	// table. One that does neither is a singleton, whatever the rest of the DAG looks like.
+	// table. One that does neither is a singleton, whatever the rest of the DAG looks like. Edges
+	// through views are only known to the DAG: any view dependency takes the long way.
 	auto linked = SpiExec("SELECT EXISTS (SELECT 1 FROM pgtrickle.pgt_dependencies d "
 	                      "JOIN pgtrickle.pgt_stream_tables s ON s.pgt_relid = d.source_relid "
 	                      "WHERE d.pgt_id = $1::bigint) OR EXISTS (SELECT 1 "
 	                      "FROM pgtrickle.pgt_dependencies d "
 	                      "JOIN pgtrickle.pgt_stream_tables me ON me.pgt_relid = d.source_relid "
-	                      "WHERE me.pgt_id = $1::bigint)",
-	                      {std::to_string(pgt_id)});
+	                      "WHERE me.pgt_id = $1::bigint) OR EXISTS (SELECT 1 "
+	                      "FROM pgtrickle.pgt_dependencies d WHERE d.source_type = 'VIEW')",
+	                      {std::to_string(pgt_id)}, bridge::CachedPlan());
 	if (linked.Get(0, 0) != "t") {
-		auto st = catalog::LoadById(pgt_id);
-		if (!st) {
-			throw core::Error("42P01",
-			                  "stream table " + std::to_string(pgt_id) + " does not exist");
-		}
-		unit.members.push_back(std::move(*st));
+		unit.members.push_back(target);
 		return unit;
 	}
 	auto all = catalog::LoadAll();

@@ -30,11 +30,11 @@ inline bool Runnable(const catalog::StreamTable &st) {
 std::vector<std::optional<int>> GroupNumbers(const std::vector<core::Group> &groups);
 std::vector<std::optional<int>> GroupNumbers(const core::Dag &dag);
 
-// The unit to refresh for pgt_id. With whole_group, a member of an atomic group brings the whole
-// group (SPEC §5: refreshing one member alone could split the convergence node). A stream table
-// that neither reads nor feeds another stream table is a singleton: it is loaded alone, without
-// loading the catalog or building the DAG.
-Unit FindUnit(std::int64_t pgt_id, bool whole_group);
+// The unit to refresh for target (a catalog row the caller loaded). With whole_group, a member of
+// an atomic group brings the whole group (SPEC §5: refreshing one member alone could split the
+// convergence node). A stream table that neither reads nor feeds another stream table is a
+// singleton: the unit is target alone, found without loading the catalog or building the DAG.
+Unit FindUnit(const catalog::StreamTable &target, bool whole_group);
 
 // Single-flight, one lock key for every caller. Transaction-scoped, without waiting: false when
 // another session holds it (a refresh of that table is running).
