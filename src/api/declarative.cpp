@@ -195,8 +195,8 @@ PGT_FUNCTION(pgtrickle_refresh_stream_tables) {
 		if (!wanted.count(id) || done.count(id)) {
 			continue;
 		}
-		api::Unit unit = api::FindUnit(id, true);
 		auto st = catalog::LoadById(id);
+		api::Unit unit = api::FindUnit(*st, true);
 		api::RefreshNow(*st, catalog::Initiator::kManual);
 		for (const auto &member : unit.members) {
 			done.insert(member.pgt_id);

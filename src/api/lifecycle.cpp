@@ -252,38 +252,20 @@ void CheckOwnsUnit(const catalog::StreamTable &target, const Unit &unit) {
 } // namespace
 
 void RefreshNow(const catalog::StreamTable &target, catalog::Initiator who) {
-	Unit unit = FindUnit(target.pgt_id, who != catalog::Initiator::kInitial);
+	Unit unit = FindUnit(target, who != catalog::Initiator::kInitial);
 	CheckOwnsUnit(target, unit);
 	for (const auto &member : unit.members) {
 		LockOrFail(member);
 	}
-	// Re-read after locking: a refresh that committed meanwhile is now visible.
-	std::vector<catalog::StreamTable> members;
-	for (const auto &member : unit.members) {
-		auto fresh = catalog::LoadById(member.pgt_id);
-		if (!fresh) {
-			throw core::Error("42P01", "stream table " + member.Display() + " does not exist");
-		}
-		if (fresh->status == core::StStatus::kSuspended) {
-			if (fresh->pgt_id == target.pgt_id) {
-				throw core::Error("55000", "stream table " + fresh->Display() + " is suspended", {},
-				                  "Call pgtrickle.resume_stream_table() first.");
-			}
-			throw core::Error("55000",
-			                  "cannot refresh " + target.Display() + ": member " +
-			                      fresh->Display() + " of its consistency group is suspended",
-			                  "Refreshing the other members alone would let the convergence "
-			                  "point combine two versions of their sources.",
-			                  "Call pgtrickle.resume_stream_table() on the suspended member.");
-		}
-		members.push_back(std::move(*fresh));
-	}
+	// RefreshUnit reads the members again after taking its snapshot (so a refresh that committed
+	// before the locks were taken is seen) and refuses suspended members (reject_suspended).
 	refresh::UnitOptions options;
 	options.who = who;
 	options.group_id = unit.group_id;
 	options.atomic_group = unit.atomic;
+	options.reject_suspended = target.pgt_id;
 	std::int64_t failed = 0;
-	refresh::RefreshUnit(members, options, &failed);
+	refresh::RefreshUnit(unit.members, options, &failed);
 }
 
 void RebindRestored(bool wait_quiet) {

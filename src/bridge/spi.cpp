@@ -4,6 +4,7 @@
 #include "bridge/guard.hpp"
 
 #include <exception>
+#include <unordered_map>
 
 extern "C" {
 #include "postgres.h"
@@ -11,6 +12,8 @@ extern "C" {
 #include "mb/pg_wchar.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "access/xact.h"
+#include "utils/snapmgr.h"
 }
 
 namespace pgtrickle::bridge {
@@ -42,7 +45,34 @@ SpiResult SpiExec(const std::string &sql, const std::vector<Value> &args,
 		}
 	}
 	const char *query = sql.c_str();
+	SPIPlanPtr cached = nullptr;
+	if (options.cache_plan) {
+		static std::unordered_map<std::string, SPIPlanPtr> plans;
+		auto it = plans.find(sql);
+		if (it == plans.end()) {
+			cached = PgCall([&] {
+				SPIPlanPtr plan = SPI_prepare(query, nargs, types);
+				if (plan == NULL) {
+					elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+				}
+				if (SPI_keepplan(plan) != 0) {
+					elog(ERROR, "SPI_keepplan failed");
+				}
+				return plan;
+			});
+			it = plans.emplace(sql, cached).first;
+		}
+		cached = it->second;
+	}
 	int rc = PgCall([&] {
+		if (cached != nullptr) {
+			if (options.snapshot != nullptr) {
+				return SPI_execute_snapshot(cached, values, nulls, options.snapshot,
+				                            InvalidSnapshot, options.read_only, true,
+				                            options.limit);
+			}
+			return SPI_execute_plan(cached, values, nulls, options.read_only, options.limit);
+		}
 		if (options.snapshot != nullptr) {
 			SPIPlanPtr plan = SPI_prepare(query, nargs, types);
 			if (plan == NULL) {
@@ -120,6 +150,22 @@ std::string ClipName(const std::string &name, int max_bytes) {
 	int len = static_cast<int>(name.size());
 	int clipped = PgCall([&] { return pg_mbcliplen(s, len, max_bytes); });
 	return name.substr(0, static_cast<std::size_t>(clipped));
+}
+
+void InTransaction(const std::function<void()> &f) {
+	PgCall([] {
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+	});
+	{
+		SpiScope spi;
+		f();
+	}
+	PgCall([] {
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	});
 }
 
 } // namespace pgtrickle::bridge

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,12 +34,24 @@ struct SpiOptions {
 	// their sources as of one instant.
 	Snapshot snapshot = nullptr;
 	long limit = 0;
+	// Keep the statement's plan for the rest of the session (SPI_keepplan), keyed by its text:
+	// for fixed catalog statements run on every refresh, whose planning costs more than their
+	// execution. PostgreSQL's plan cache replans after DDL on what they read or a search_path
+	// change. Never for SQL holding user text or for utility statements.
+	bool cache_plan = false;
 };
 
 // Runs one SQL statement; parameters are passed as text ($1::bigint etc. in the SQL).
 // C++ regime (throws core::Error). Requires an SPI connection.
 SpiResult SpiExec(const std::string &sql, const std::vector<Value> &args = {},
                   const SpiOptions &options = {});
+
+// SpiOptions with cache_plan set.
+inline SpiOptions CachedPlan() {
+	SpiOptions options;
+	options.cache_plan = true;
+	return options;
+}
 
 // Connects SPI for the lifetime of the scope. The destructor disconnects only on the normal path;
 // on error, PostgreSQL's (sub)transaction abort cleans the connection up.
@@ -61,5 +74,9 @@ std::string QualifiedName(const std::string &schema, const std::string &name);
 // the database encoding (never splits a multibyte character, so the catalog never holds invalid
 // text). Used wherever a name is built from a user's name plus a suffix.
 std::string ClipName(const std::string &name, int max_bytes);
+
+// Runs f in a transaction of its own, with an active snapshot and an SPI connection, and commits
+// (background worker code, called outside any transaction). C++ regime.
+void InTransaction(const std::function<void()> &f);
 
 } // namespace pgtrickle::bridge

@@ -9,6 +9,7 @@
 #include "core/visibility.hpp"
 #include "bridge/guard.hpp"
 #include "config/guc.hpp"
+#include "refresh/unit.hpp"
 
 #include <algorithm>
 
@@ -882,15 +883,13 @@ struct TrimPlan {
 	std::optional<std::uint64_t> cap;
 };
 
-// Whether a refresh of the stream table runs now (another session holds its single-flight lock:
-// the same advisory key as refresh::TryLockStreamTable and the scheduler's session lock). A
-// refresh that starts after this check takes its snapshot after it.
+// Whether a refresh of the stream table runs now (another session holds its single-flight lock,
+// refresh/unit.hpp). A refresh that starts after this check takes its snapshot after it.
 bool RefreshingNow(std::int64_t pgt_id) {
-	std::vector<bridge::Value> key{std::to_string(0x70677472), std::to_string(pgt_id)};
-	if (SpiExec("SELECT pg_catalog.pg_try_advisory_lock($1::int, $2::int)", key).Get(0, 0) != "t") {
+	if (!refresh::TryLockStreamTableForSession(pgt_id)) {
 		return true;
 	}
-	SpiExec("SELECT pg_catalog.pg_advisory_unlock($1::int, $2::int)", key);
+	refresh::UnlockStreamTableForSession(pgt_id);
 	return false;
 }
 
@@ -975,12 +974,12 @@ std::int64_t CountBelow(const std::string &buffer, std::uint64_t floor, std::int
 // pg_trickle.max_buffer_rows: while more than the limit rows below `mine` (the oldest frontier of
 // the consumers that just refreshed) are kept only for older consumers, the oldest of those
 // laggards is marked for a full rebuild (needs_reinit, with the reason) and stops holding the
-// buffer. A laggard is marked only when its single-flight lock can be taken (the same advisory
-// key as refresh::TryLockStreamTable and the scheduler's session lock): no refresh of it is
-// running, so none can read the buffer on an older snapshot and then record success as if
-// nothing had been deleted; the lock is held until this transaction commits, so its next refresh
-// starts after the mark and the deletions are committed and rebuilds (RefreshUnit reads the mark
-// after taking its snapshot; RecordSuccess never clears a request made after that read).
+// buffer. A laggard is marked only when its single-flight lock (refresh/unit.hpp) can be
+// taken: no refresh of it is running, so none can read the buffer on an older snapshot and then
+// record success as if nothing had been deleted; the lock is held until this transaction commits,
+// so its next refresh starts after the mark and the deletions are committed and rebuilds
+// (RefreshUnit reads the mark after taking its snapshot; RecordSuccess never clears a request made
+// after that read).
 void BoundBuffer(const std::string &buffer, const std::string &source, const TrimPlan &plan,
                  const std::vector<std::int64_t> &refreshed) {
 	std::int64_t limit = config::max_buffer_rows;
@@ -1012,9 +1011,7 @@ void BoundBuffer(const std::string &buffer, const std::string &source, const Tri
 	                     ", which were discarded";
 	for (std::size_t i = 0; i < laggards.size(); i++) {
 		std::int64_t id = laggards[i].pgt_id;
-		auto locked = SpiExec("SELECT pg_catalog.pg_try_advisory_xact_lock($1::int, $2::int)",
-		                      {std::to_string(0x70677472), std::to_string(id)});
-		if (locked.Get(0, 0) != "t") {
+		if (!refresh::TryLockStreamTable(id)) {
 			return; // refreshing now: rows it holds stay until a later trim
 		}
 		// Read again under the lock, and lock its catalog row without waiting (55P03 when another

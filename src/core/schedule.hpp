@@ -91,6 +91,14 @@ std::optional<TimestampUs> NextCronTime(const CronSpec &spec, TimestampUs after)
 bool IsDue(const Schedule &s, std::optional<TimestampUs> last_refresh, TimestampUs now,
            bool has_pending_changes);
 
+// "Upstream changed since me": a stream table must be recomputed when a stream table it reads
+// holds data newer than its own (or it has none yet while the source has some). The one rule
+// behind the scheduler's due check and the refresh's work check.
+inline bool UpstreamChanged(std::optional<TimestampUs> source_data,
+                            std::optional<TimestampUs> my_data) {
+	return source_data.has_value() && (!my_data.has_value() || *source_data > *my_data);
+}
+
 // Wait before retry number `consecutive_errors` (>= 1): kRetryBaseSeconds * 2^(n-1), capped at
 // kRetryMaxSeconds, in microseconds. 0 for consecutive_errors <= 0.
 std::int64_t RetryDelayUs(int consecutive_errors);

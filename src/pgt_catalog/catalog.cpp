@@ -76,7 +76,8 @@ StreamTable FromRow(const bridge::Row &r) {
 }
 
 std::vector<StreamTable> Load(const std::string &where, const std::vector<bridge::Value> &args) {
-	auto rows = SpiExec(std::string(kSelectColumns) + where + " ORDER BY st.pgt_id", args);
+	auto rows = SpiExec(std::string(kSelectColumns) + where + " ORDER BY st.pgt_id", args,
+	                    bridge::CachedPlan());
 	std::vector<StreamTable> tables;
 	tables.reserve(rows.rows.size());
 	for (const auto &r : rows.rows) {
@@ -89,20 +90,38 @@ std::vector<StreamTable> Load(const std::string &where, const std::vector<bridge
 	for (auto &st : tables) {
 		by_id[st.pgt_id] = &st;
 	}
-	auto deps = SpiExec("SELECT pgt_id, source_relid, source_type FROM pgtrickle.pgt_dependencies "
-	                    "ORDER BY pgt_id, source_relid");
+	// Only the loaded stream tables' dependencies (all of them when loading every table).
+	std::string ids = "{";
+	for (const auto &st : tables) {
+		ids += (ids.size() > 1 ? "," : "") + std::to_string(st.pgt_id);
+	}
+	ids += "}";
+	bool all = where.empty();
+	auto deps = all ? SpiExec("SELECT pgt_id, source_relid, source_type FROM "
+	                          "pgtrickle.pgt_dependencies ORDER BY pgt_id, source_relid")
+	                : SpiExec("SELECT pgt_id, source_relid, source_type FROM "
+	                          "pgtrickle.pgt_dependencies WHERE pgt_id = ANY ($1::bigint[]) "
+	                          "ORDER BY pgt_id, source_relid",
+	                          {ids}, bridge::CachedPlan());
+	bool reads_views = false;
 	for (const auto &r : deps.rows) {
 		auto it = by_id.find(std::stoll(*r[0]));
 		if (it != by_id.end()) {
 			it->second->deps.push_back(Dependency{static_cast<Oid>(std::stoul(*r[1])), *r[2]});
+			reads_views = reads_views || *r[2] == "VIEW";
 		}
 	}
-	// Relations read through views: the rewrite rules' dependencies, followed recursively.
-	auto under =
-	    SpiExec(UnderViewsCte("SELECT d.pgt_id, d.source_relid FROM "
-	                          "pgtrickle.pgt_dependencies d WHERE d.source_type = 'VIEW'") +
-	            " SELECT u.key, u.relid FROM under u JOIN pg_catalog.pg_class c "
-	            "ON c.oid = u.relid WHERE c.relkind <> 'v' ORDER BY 1, 2");
+	// Relations read through views: the rewrite rules' dependencies, followed recursively (only
+	// when a loaded table reads a view: planning this query costs more than the rest of a load).
+	if (!reads_views) {
+		return tables;
+	}
+	auto under = SpiExec(UnderViewsCte("SELECT d.pgt_id, d.source_relid FROM "
+	                                   "pgtrickle.pgt_dependencies d WHERE d.source_type = 'VIEW' "
+	                                   "AND d.pgt_id = ANY ($1::bigint[])") +
+	                         " SELECT u.key, u.relid FROM under u JOIN pg_catalog.pg_class c "
+	                         "ON c.oid = u.relid WHERE c.relkind <> 'v' ORDER BY 1, 2",
+	                     {ids});
 	for (const auto &r : under.rows) {
 		auto it = by_id.find(std::stoll(*r[0]));
 		if (it != by_id.end()) {

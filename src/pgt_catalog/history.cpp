@@ -46,7 +46,8 @@ std::int64_t StartHistory(std::int64_t pgt_id, const std::string &action, Initia
 	            "VALUES ($1::bigint, clock_timestamp(), $2, 'RUNNING', $3, $4::int, $5::bigint) "
 	            "RETURNING refresh_id",
 	            {std::to_string(pgt_id), action, std::string(Name(who)),
-	             group_id ? Value(std::to_string(*group_id)) : Value(), OptText(group_epoch)});
+	             group_id ? Value(std::to_string(*group_id)) : Value(), OptText(group_epoch)},
+	            bridge::CachedPlan());
 	return std::stoll(r.Get(0, 0));
 }
 
@@ -65,7 +66,8 @@ void FinishHistory(std::int64_t refresh_id, const std::string &status,
 	         outcome ? Value(std::to_string(outcome->rows_inserted)) : Value(),
 	         outcome ? Value(std::to_string(outcome->rows_deleted)) : Value(),
 	         OptText(data_timestamp), error_message.empty() ? Value() : Value(error_message),
-	         OptText(group_epoch)});
+	         OptText(group_epoch)},
+	        bridge::CachedPlan());
 }
 
 void RecordSuccess(std::int64_t pgt_id, const RefreshOutcome &outcome, TimestampUs data_timestamp,
@@ -96,7 +98,8 @@ void RecordSuccess(std::int64_t pgt_id, const RefreshOutcome &outcome, Timestamp
 	            "updated_at = now() WHERE pgt_id = $1::bigint",
 	        {std::to_string(pgt_id), std::to_string(data_timestamp), no_data ? "t" : "f",
 	         frontier.snapshot, frontier.own_xid, frontier.own_cid, rebuilt_for.rebuilt ? "t" : "f",
-	         OptText(rebuilt_for.requested_at)});
+	         OptText(rebuilt_for.requested_at)},
+	        bridge::CachedPlan());
 }
 
 bool RecordFailure(std::int64_t pgt_id, const std::string &message, int max_errors) {

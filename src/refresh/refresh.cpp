@@ -16,6 +16,7 @@
 #include "refresh/write_guard.hpp"
 #include "analyze/function_check.hpp"
 #include "analyze/query_analysis.hpp"
+#include "core/schedule.hpp"
 
 #include <algorithm>
 
@@ -31,9 +32,6 @@ using bridge::SpiExec;
 using bridge::SpiOptions;
 
 namespace {
-
-// Advisory lock class for stream-table refreshes ('pgtr').
-constexpr std::int64_t kLockClass = 0x70677472;
 
 // Whether st must be recomputed: never populated, marked for rebuild, a time-dependent query,
 // base changes it has not consumed, or an upstream stream table that changed after st last did
@@ -59,15 +57,24 @@ bool HasWork(const catalog::StreamTable &st, const std::vector<Oid> &changed_in_
 			return true;
 		}
 	}
-	auto upstream =
-	    SpiExec("SELECT EXISTS (SELECT 1 FROM pgtrickle.pgt_dependencies d "
-	            "JOIN pgtrickle.pgt_stream_tables s ON s.pgt_relid = d.source_relid "
-	            "JOIN pgtrickle.pgt_stream_tables me ON me.pgt_id = d.pgt_id "
-	            "WHERE d.pgt_id = $1::bigint AND s.data_timestamp IS DISTINCT FROM NULL "
-	            "AND (me.data_timestamp IS NULL OR s.data_timestamp > me.data_timestamp))",
-	            {std::to_string(st.pgt_id)});
-	if (upstream.Get(0, 0) == "t") {
-		return true;
+	// Upstream stream tables (read only when st has any): the rule itself is core's.
+	if (std::any_of(st.deps.begin(), st.deps.end(),
+	                [](const catalog::Dependency &d) { return d.type == "STREAM_TABLE"; })) {
+		auto upstream =
+		    SpiExec("SELECT (extract(epoch FROM s.data_timestamp) * 1000000)::bigint "
+		            "FROM pgtrickle.pgt_dependencies d "
+		            "JOIN pgtrickle.pgt_stream_tables s ON s.pgt_relid = d.source_relid "
+		            "WHERE d.pgt_id = $1::bigint",
+		            {std::to_string(st.pgt_id)}, bridge::CachedPlan());
+		for (const auto &row : upstream.rows) {
+			std::optional<core::TimestampUs> source;
+			if (row[0]) {
+				source = std::stoll(*row[0]);
+			}
+			if (core::UpstreamChanged(source, st.data_timestamp)) {
+				return true;
+			}
+		}
 	}
 	return capture::HasPendingBaseChanges(st);
 }
@@ -144,6 +151,28 @@ ModeDecision DecideMode(const catalog::StreamTable &st) {
 
 namespace {
 
+// A manual refresh of `target_id` found `member` suspended (SPEC §5: its group is refreshed whole).
+[[noreturn]] void RejectSuspended(const catalog::StreamTable &member,
+                                  const std::vector<catalog::StreamTable> &unit,
+                                  std::int64_t target_id) {
+	if (member.pgt_id == target_id) {
+		throw core::Error("55000", "stream table " + member.Display() + " is suspended", {},
+		                  "Call pgtrickle.resume_stream_table() first.");
+	}
+	std::string target = member.Display();
+	for (const auto &m : unit) {
+		if (m.pgt_id == target_id) {
+			target = m.Display();
+		}
+	}
+	throw core::Error("55000",
+	                  "cannot refresh " + target + ": member " + member.Display() +
+	                      " of its consistency group is suspended",
+	                  "Refreshing the other members alone would let the convergence point combine "
+	                  "two versions of their sources.",
+	                  "Call pgtrickle.resume_stream_table() on the suspended member.");
+}
+
 // REINITIALIZE: a source changed under the stream table (ALTER TABLE, a replaced view). The
 // stored query is analyzed again (as the owner), the storage takes its new shape, the query and
 // the columns it reads are recorded, and capture covers any new base table; then FULL.
@@ -181,12 +210,6 @@ catalog::RefreshOutcome Execute(const catalog::StreamTable &st, Snapshot snapsho
 
 } // namespace
 
-bool TryLockStreamTable(std::int64_t pgt_id) {
-	auto r = SpiExec("SELECT pg_catalog.pg_try_advisory_xact_lock($1::int, $2::int)",
-	                 {std::to_string(kLockClass), std::to_string(pgt_id)});
-	return r.Get(0, 0) == "t";
-}
-
 UnitResult RefreshUnit(const std::vector<catalog::StreamTable> &loaded, const UnitOptions &options,
                        std::int64_t *failed_member) {
 	UnitResult result;
@@ -222,6 +245,9 @@ UnitResult RefreshUnit(const std::vector<catalog::StreamTable> &loaded, const Un
 		auto fresh = catalog::LoadById(st.pgt_id);
 		if (!fresh) {
 			throw core::Error("42P01", "stream table " + st.Display() + " does not exist");
+		}
+		if (options.reject_suspended && fresh->status == core::StStatus::kSuspended) {
+			RejectSuspended(*fresh, loaded, *options.reject_suspended);
 		}
 		members.push_back(std::move(*fresh));
 	}

@@ -13,10 +13,6 @@
 
 namespace pgtrickle::refresh {
 
-// Single-flight: takes the transaction-scoped advisory lock of a stream table without waiting.
-// Returns false when another session holds it (a refresh of that table is running).
-bool TryLockStreamTable(std::int64_t pgt_id);
-
 // FULL or DIFFERENTIAL for the next refresh of st, and why (explain_st shows it).
 struct ModeDecision {
 	bool differential = false;
@@ -33,6 +29,9 @@ struct UnitOptions {
 	// RUNNING history rows already committed by the scheduler (one per member, same order);
 	// empty: rows are started inside the current transaction.
 	std::vector<std::int64_t> history_ids;
+	// Manual refresh of this pgt_id: a SUSPENDED member (as read after the snapshot) is an
+	// error (55000) instead of being refreshed.
+	std::optional<std::int64_t> reject_suspended;
 };
 
 struct UnitResult {

@@ -1,7 +1,8 @@
 // One scheduler tick (see tick.hpp).
 //
-// Planning reads the catalog once per tick and walks the consistency groups in topological order.
-// Each unit (a singleton, or every member of an atomic group) then runs in three steps:
+// The scheduler only decides what is due: planning reads the catalog once per tick and walks the
+// consistency groups in topological order. Each due unit (a singleton, or every member of an
+// atomic group) is run by refresh::RunScheduledUnit (src/refresh/unit.cpp) in three steps:
 //   T1  take the members' single-flight locks (session-level, so they span T2) and commit RUNNING
 //       history rows: a crash during the refresh leaves evidence that start-up recovery turns
 //       into FAILED;
@@ -24,7 +25,7 @@
 #include "core/dag.hpp"
 #include "core/schedule.hpp"
 #include "capture/capture.hpp"
-#include "refresh/refresh.hpp"
+#include "refresh/unit.hpp"
 
 #include <algorithm>
 #include <map>
@@ -43,165 +44,18 @@ namespace pgtrickle::scheduler {
 
 namespace {
 
+using bridge::InTransaction;
 using bridge::PgCall;
 using bridge::SpiExec;
 using catalog::StreamTable;
 
-constexpr std::int64_t kLockClass = 0x70677472; // same key as refresh::TryLockStreamTable
-
-template <typename F> void InTransaction(F &&f) {
-	PgCall([] {
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-	});
-	{
-		bridge::SpiScope spi;
-		f();
-	}
-	PgCall([] {
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	});
-}
-
-struct Unit {
-	std::vector<std::int64_t> members;
-	std::optional<int> group_id;
-	bool atomic = false;
-};
-
-bool Runnable(const StreamTable &st) {
-	return st.status == core::StStatus::kActive || st.status == core::StStatus::kInitializing;
-}
+using refresh::Runnable;
 
 bool InBackoff(const StreamTable &st, const core::Schedule &schedule, core::TimestampUs now) {
 	if (st.consecutive_errors <= 0 || !st.last_error_at) {
 		return false;
 	}
 	return now < core::RetryNotBefore(st.consecutive_errors, *st.last_error_at, schedule);
-}
-
-bool SessionLock(std::int64_t pgt_id) {
-	auto r = SpiExec("SELECT pg_catalog.pg_try_advisory_lock($1::int, $2::int)",
-	                 {std::to_string(kLockClass), std::to_string(pgt_id)});
-	return r.Get(0, 0) == "t";
-}
-
-void SessionUnlock(std::int64_t pgt_id) {
-	SpiExec("SELECT pg_catalog.pg_advisory_unlock($1::int, $2::int)",
-	        {std::to_string(kLockClass), std::to_string(pgt_id)});
-}
-
-std::string MemberList(const std::vector<StreamTable> &members) {
-	std::string out;
-	for (const auto &m : members) {
-		out += (out.empty() ? "" : ", ") + m.Display();
-	}
-	return out;
-}
-
-// Runs one unit (T1 + T2). Returns the members' new data_timestamp on success.
-std::optional<core::TimestampUs> RunUnit(const Unit &unit) {
-	std::vector<StreamTable> members;
-	std::vector<std::int64_t> history_ids;
-	std::vector<std::int64_t> locked;
-	bool ok = true;
-	InTransaction([&] {
-		for (auto id : unit.members) {
-			if (!SessionLock(id)) {
-				ok = false; // a manual refresh holds it: try again next tick
-				break;
-			}
-			locked.push_back(id);
-			auto st = catalog::LoadById(id);
-			if (!st || !Runnable(*st)) {
-				ok = false;
-				break;
-			}
-			members.push_back(std::move(*st));
-		}
-		if (!ok) {
-			for (auto id : locked) {
-				SessionUnlock(id);
-			}
-			return;
-		}
-		for (const auto &st : members) {
-			history_ids.push_back(
-			    catalog::StartHistory(st.pgt_id, st.needs_reinit ? "REINITIALIZE" : "FULL",
-			                          catalog::Initiator::kScheduler, unit.group_id, std::nullopt));
-		}
-	});
-	if (!ok) {
-		return std::nullopt;
-	}
-
-	std::optional<core::TimestampUs> result;
-	InTransaction([&] {
-		refresh::UnitOptions options;
-		options.who = catalog::Initiator::kScheduler;
-		options.group_id = unit.group_id;
-		options.atomic_group = unit.atomic;
-		options.history_ids = history_ids;
-		std::int64_t failed = 0;
-		core::TimestampUs started = catalog::NowUs();
-		auto error =
-		    bridge::RunInSubtransaction([&] { refresh::RefreshUnit(members, options, &failed); });
-		if (!error) {
-			result = started;
-		} else {
-			if (failed == 0) {
-				failed = members.front().pgt_id;
-			}
-			const StreamTable *failing = &members.front();
-			for (const auto &m : members) {
-				if (m.pgt_id == failed) {
-					failing = &m;
-				}
-			}
-			std::string message = error->what();
-			for (std::size_t i = 0; i < members.size(); i++) {
-				if (members[i].pgt_id == failed) {
-					catalog::FinishHistory(history_ids[i], "FAILED", nullptr, std::nullopt,
-					                       message);
-				} else {
-					catalog::FinishHistory(history_ids[i], "ROLLED_BACK", nullptr, std::nullopt,
-					                       "group refresh rolled back: " + failing->Display() +
-					                           " failed: " + message);
-				}
-			}
-			bool suspended =
-			    catalog::RecordFailure(failed, message, config::max_consecutive_errors);
-			// NOTIFY payloads reach every role that listens: the message (which may hold data
-			// values) stays in the history, readable by the owner and pg_read_all_stats.
-			catalog::Alert("refresh_failed", failing->Display(), "SQLSTATE " + error->Sqlstate());
-			if (suspended) {
-				catalog::Alert("auto_suspended", failing->Display(),
-				               "suspended after " + std::to_string(config::max_consecutive_errors) +
-				                   " consecutive failures");
-			}
-			if (members.size() > 1) {
-				catalog::Alert("group_rolled_back", failing->Display(),
-				               "group " + std::to_string(unit.group_id.value_or(0)) + " (" +
-				                   MemberList(members) + ") rolled back");
-				ereport(LOG, (errmsg("pg_trickle: consistency group %d rolled back: %s failed: %s",
-				                     unit.group_id.value_or(0), failing->Display().c_str(),
-				                     message.c_str())));
-			} else {
-				ereport(LOG, (errmsg("pg_trickle: refresh of %s failed: %s",
-				                     failing->Display().c_str(), message.c_str())));
-			}
-		}
-	});
-	// Only after T2 committed: a manual refresh that takes the lock must see this refresh's
-	// results (its frontier), or it would apply the same changes again.
-	InTransaction([&] {
-		for (auto id : locked) {
-			SessionUnlock(id);
-		}
-	});
-	return result;
 }
 
 } // namespace
@@ -256,10 +110,7 @@ void RunTick(SchedulerState &state) {
 			ereport(WARNING, (errmsg("pg_trickle scheduler skipped a tick: %s", e.what())));
 			return;
 		}
-		int next = 1;
-		for (const auto &g : groups) {
-			numbers.push_back(g.IsSingleton() ? std::nullopt : std::optional<int>(next++));
-		}
+		numbers = refresh::GroupNumbers(groups);
 		// Only 'calculated' schedules depend on pending changes; the others are due by time.
 		// Needed for 'calculated' schedules, and for every member of a consistency group (whose
 		// pending changes make calculated members downstream of it due).
@@ -281,20 +132,20 @@ void RunTick(SchedulerState &state) {
 		for (const auto &[id, p] : pending) {
 			pending_base[id] = p;
 		}
-		// stale_data alerts, once per episode.
-		core::TimestampUs now = catalog::NowUs();
+		// stale_data alerts, once per episode. Staleness has one definition, the `stale` column of
+		// stream_tables_info (docs/configuration.md), for every kind of schedule.
+		std::set<std::int64_t> stale;
+		for (const auto &row :
+		     SpiExec("SELECT pgt_id FROM pgtrickle.stream_tables_info WHERE stale").rows) {
+			stale.insert(std::stoll(*row[0]));
+		}
 		for (const auto &st : all) {
-			if (st.status != core::StStatus::kActive || !st.data_timestamp) {
-				continue;
-			}
-			core::Schedule s = core::ParseSchedule(st.schedule, 0);
-			std::int64_t period_us =
-			    s.kind == core::ScheduleKind::kDuration ? s.seconds * 1000000 : std::int64_t(0);
-			bool stale = period_us > 0 && now - *st.data_timestamp > 2 * period_us;
-			if (stale && state.stale_alerted.insert(st.pgt_id).second) {
-				catalog::Alert("stale_data", st.Display(),
-				               "data older than twice the schedule (" + st.schedule + ")");
-			} else if (!stale) {
+			if (stale.count(st.pgt_id) > 0) {
+				if (state.stale_alerted.insert(st.pgt_id).second) {
+					catalog::Alert("stale_data", st.Display(),
+					               "data older than twice the schedule (" + st.schedule + ")");
+				}
+			} else {
 				state.stale_alerted.erase(st.pgt_id);
 			}
 		}
@@ -326,9 +177,7 @@ void RunTick(SchedulerState &state) {
 			if (it == by_relid.end()) {
 				continue;
 			}
-			const StreamTable *source = by_id[it->second];
-			if (source->data_timestamp &&
-			    (!st.data_timestamp || *source->data_timestamp > *st.data_timestamp)) {
+			if (core::UpstreamChanged(by_id[it->second]->data_timestamp, st.data_timestamp)) {
 				pending = true;
 			}
 		}
@@ -348,7 +197,7 @@ void RunTick(SchedulerState &state) {
 	for (std::size_t gi = 0; gi < groups.size(); gi++) {
 		const core::Group &group = groups[gi];
 		core::TimestampUs now = catalog::NowUs();
-		std::vector<Unit> units;
+		std::vector<refresh::Unit> units;
 		if (group.atomic) {
 			// Held: a member that cannot run keeps the whole group at its last consistent
 			// version (health_check() names it).
@@ -363,21 +212,26 @@ void RunTick(SchedulerState &state) {
 				due.push_back(member_due(*by_id[id], now, &changing));
 			}
 			if (core::GroupDue(group.policy, due)) {
-				units.push_back(Unit{group.members, numbers[gi], true});
+				refresh::Unit unit{{}, numbers[gi], true};
+				for (auto id : group.members) {
+					unit.members.push_back(*by_id[id]);
+				}
+				units.push_back(std::move(unit));
 			}
 		} else {
 			for (auto id : group.members) {
 				const StreamTable &st = *by_id[id];
 				if (!blocked(st, now) && member_due(st, now, nullptr)) {
-					units.push_back(Unit{{id}, numbers[gi], false});
+					units.push_back(refresh::Unit{{st}, numbers[gi], false});
 				}
 			}
 		}
 		for (const auto &unit : units) {
 			pgstat_report_activity(STATE_RUNNING, "pg_trickle: refreshing");
-			auto refreshed_at = RunUnit(unit);
+			auto refreshed_at = refresh::RunScheduledUnit(unit);
 			pgstat_report_activity(STATE_IDLE, nullptr);
-			for (auto id : unit.members) {
+			for (const auto &member : unit.members) {
+				std::int64_t id = member.pgt_id;
 				StreamTable &st = *by_id[id];
 				if (refreshed_at) {
 					st.data_timestamp = *refreshed_at;

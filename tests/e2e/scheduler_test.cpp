@@ -1020,5 +1020,64 @@ TEST_F(SchedulerSoakTest, ReadersNeverSeeAHalfRefreshedGroup) {
 	EXPECT_EQ(Mismatches(*conn_, "d", qd), 0);
 }
 
+// ------------------------------------------------------------------------------------------------
+// Staleness (docs/configuration.md): stream_tables_info.stale and the scheduler's stale_data alert
+// are one rule, for cron schedules as for durations: one alert per stale episode. Before the rule
+// was shared, the scheduler only knew duration schedules and a stale cron table never alerted.
+
+class SchedulerStaleTest : public SchedulerTest {};
+
+TEST_F(SchedulerStaleTest, CronAndDurationTablesAlertOncePerStaleEpisode) {
+	AlertListener alerts(Connect());
+	conn_->Exec("CREATE TABLE src (id int PRIMARY KEY)");
+	conn_->Exec("INSERT INTO src VALUES (1)");
+	// Neither is due for a long while: the scheduler will not refresh them during the test.
+	Create("yearly", "SELECT id FROM src", "schedule => '0 0 1 1 *', refresh_mode => 'FULL'");
+	Create("hourly", "SELECT id FROM src", "schedule => '1h', refresh_mode => 'FULL'");
+	auto age = [&](const std::string &name, const std::string &by) {
+		conn_->Exec("UPDATE pgtrickle.pgt_stream_tables SET data_timestamp = now() - interval " +
+		            Lit(by) + " WHERE pgt_name = " + Lit(name));
+	};
+	auto stale = [&](const std::string &name) {
+		return conn_->Scalar("SELECT stale FROM pgtrickle.stream_tables_info WHERE pgt_name = " +
+		                     Lit(name));
+	};
+	EXPECT_EQ(stale("yearly"), "f");
+	EXPECT_EQ(stale("hourly"), "f");
+	std::this_thread::sleep_for(500ms);
+	EXPECT_EQ(alerts.Count("stale_data"), 0) << alerts.Describe();
+
+	// The gap between two firings of '0 0 1 1 *' is a year (or 366 days): 3 years is stale.
+	age("yearly", "3 years");
+	age("hourly", "3 hours");
+	EXPECT_EQ(stale("yearly"), "t");
+	EXPECT_EQ(stale("hourly"), "t");
+	auto alerted = [&](const std::string &name) {
+		int n = 0;
+		for (const Alert &a : alerts.Poll())
+			if (a.event == "stale_data" && a.stream_table.find(name) != std::string::npos)
+				++n;
+		return n;
+	};
+	ASSERT_TRUE(
+	    WaitFor([&] { return alerted("yearly") >= 1 && alerted("hourly") >= 1; }, 10s, 100ms))
+	    << "no stale_data alert for both stream tables:\n"
+	    << alerts.Describe();
+	// One per episode: more ticks do not repeat it.
+	std::this_thread::sleep_for(1s);
+	EXPECT_EQ(alerted("yearly"), 1) << alerts.Describe();
+	EXPECT_EQ(alerted("hourly"), 1) << alerts.Describe();
+
+	// A refresh that changes the data ends the episode; aging it again starts a new one, with a
+	// new alert.
+	conn_->Exec("INSERT INTO src VALUES (2)");
+	conn_->Exec("SELECT pgtrickle.refresh_stream_table('yearly')");
+	EXPECT_EQ(stale("yearly"), "f");
+	std::this_thread::sleep_for(1s); // the scheduler sees it fresh
+	age("yearly", "3 years");
+	ASSERT_TRUE(WaitFor([&] { return alerted("yearly") >= 2; }, 10s, 100ms)) << alerts.Describe();
+	EXPECT_EQ(alerted("hourly"), 1) << alerts.Describe();
+}
+
 } // namespace
 } // namespace pgt::e2e

@@ -701,3 +701,13 @@ TEST(NextCronTimeProperty, FirstMatchForArbitrarySpecs) {
 
 } // namespace
 } // namespace pgtrickle::core
+
+TEST(UpstreamChanged, NewerOrFirstSourceData) {
+	using pgtrickle::core::UpstreamChanged;
+	EXPECT_FALSE(UpstreamChanged(std::nullopt, std::nullopt));
+	EXPECT_FALSE(UpstreamChanged(std::nullopt, 5));
+	EXPECT_TRUE(UpstreamChanged(5, std::nullopt));
+	EXPECT_TRUE(UpstreamChanged(6, 5));
+	EXPECT_FALSE(UpstreamChanged(5, 5));
+	EXPECT_FALSE(UpstreamChanged(4, 5));
+}
