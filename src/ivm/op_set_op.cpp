@@ -64,11 +64,22 @@ class SetOp : public Op {
 	}
 
 	// Both inputs' rows in one relation: columns, then the weight as __pgt_l (A) or __pgt_r (B).
+	// An Old input is consolidated by identity first: the value that represents a row in the
+	// output must be one present in the old state (a +'A' and −'A' pair that cancels must not
+	// stand for the 'a' that remains).
 	std::string Inputs(Mode mode) {
 		return "SELECT " + Prefix(CastColumns(*children[0], columns, "a")) +
-		       "a.__pgt_w, 0::pg_catalog.int8 FROM " + From(*children[0], mode, "a") +
+		       "a.__pgt_w, 0::pg_catalog.int8 FROM " + Input(*children[0], mode, "a") +
 		       " UNION ALL SELECT " + Prefix(CastColumns(*children[1], columns, "b")) +
-		       "0::pg_catalog.int8, b.__pgt_w FROM " + From(*children[1], mode, "b");
+		       "0::pg_catalog.int8, b.__pgt_w FROM " + Input(*children[1], mode, "b");
+	}
+
+	static std::string Input(Op &child, Mode mode, const std::string &alias) {
+		if (mode != Mode::kOld || child.Unit(mode)) {
+			return From(child, mode, alias);
+		}
+		return "(" + Consolidate(child, mode) + ") AS " + alias + "(" +
+		       Names(child.columns.size(), true) + ")";
 	}
 
 	std::string Counts(Mode mode, const std::string &pred) {
