@@ -212,6 +212,15 @@ std::string EqualityOperator(Oid type) {
 
 std::string KeyPredicate(const std::string &alias, const std::string &k,
                          const std::vector<Column> &key_types) {
+	std::vector<std::string> cols;
+	for (std::size_t i = 0; i < key_types.size(); i++) {
+		cols.push_back(alias + ".__pgt_c" + std::to_string(i + 1));
+	}
+	return KeyPredicateOn(cols, k, key_types);
+}
+
+std::string KeyPredicateOn(const std::vector<std::string> &row_cols, const std::string &k,
+                           const std::vector<Column> &key_types) {
 	std::string where = "EXISTS (SELECT 1 FROM " + k + ")";
 	for (std::size_t i = 0; i < key_types.size(); i++) {
 		std::string op = EqualityOperator(key_types[i].type);
@@ -220,7 +229,7 @@ std::string KeyPredicate(const std::string &alias, const std::string &k,
 		}
 		bool array = PgCall([&] { return type_is_array(key_types[i].type); });
 		std::string name = "__pgt_c" + std::to_string(i + 1);
-		std::string col = alias + "." + name;
+		const std::string &col = row_cols[i];
 		std::string key = k + "." + name;
 		if (array) {
 			where += " AND EXISTS (SELECT 1 FROM " + k + " WHERE " + key + " " + op + " " + col +

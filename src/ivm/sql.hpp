@@ -65,6 +65,10 @@ std::string EqualityOperator(Oid type);
 std::string KeyPredicate(const std::string &alias, const std::string &k,
                          const std::vector<Column> &key_types);
 
+// The same on arbitrary row expressions (one per key column) instead of alias.__pgt_c1..M.
+std::string KeyPredicateOn(const std::vector<std::string> &row_cols, const std::string &k,
+                           const std::vector<Column> &key_types);
+
 // Replaces a FROM item by a subquery (parsed SQL) whose columns are __pgt_c1..N (and __pgt_w).
 void ReplaceRte(RangeTblEntry *rte, Query *sub, std::size_t ncols, bool weight);
 

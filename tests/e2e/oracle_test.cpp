@@ -734,16 +734,17 @@ const std::vector<Shape> &OperatorShapes() {
 	     "SELECT id, s FROM t1 WHERE NOT EXISTS (SELECT 1 FROM t3 WHERE t3.tag = t1.s)"},
 	    {"o_in", "SELECT id, k FROM t1 WHERE k IN (SELECT k FROM t3)"},
 	    {"o_not_in", "SELECT id, k FROM t1 WHERE k NOT IN (SELECT k FROM t2 WHERE w > 50)"},
-	    {"o_scalar", "SELECT id, n FROM t1 WHERE n > (SELECT avg(n) FROM t2)"},
+	    {"o_scalar", "SELECT id, n FROM t1 WHERE k > (SELECT avg(k) FROM t2)"},
 	    {"o_scalar_select", "SELECT id, (SELECT max(w) FROM t2 WHERE t2.k = t1.k) AS mw FROM t1"},
 	    // Aggregates without GROUP BY (one row, also over an empty input), FILTER, DISTINCT
 	    // aggregates, other aggregate functions, GROUP BY expressions, keys not selected.
 	    {"o_total", "SELECT count(*) AS c, sum(n) AS sn, count(DISTINCT k) AS dk, "
 	                "sum(nx) AS snx FROM t1"},
 	    {"o_total_empty", "SELECT count(*) AS c, sum(w) AS sw FROM t2 WHERE w > 90"},
-	    {"o_filter_agg", "SELECT k, count(*) FILTER (WHERE t1.n > 1) AS c1, count(DISTINCT t1.s) AS ds, "
-	                     "string_agg(id::text, ',' ORDER BY id) AS ids, bool_or(w > 50) AS bo, "
-	                     "array_agg(w ORDER BY w) AS ws FROM t2 JOIN t1 USING (k) GROUP BY k"},
+	    {"o_filter_agg",
+	     "SELECT k, count(*) FILTER (WHERE t1.n > 1) AS c1, count(DISTINCT t1.s) AS ds, "
+	     "string_agg(id::text, ',' ORDER BY id) AS ids, bool_or(w > 50) AS bo, "
+	     "array_agg(w ORDER BY w) AS ws FROM t2 JOIN t1 USING (k) GROUP BY k"},
 	    {"o_group_expr",
 	     "SELECT k % 2 AS parity, sum(w) AS sw FROM t2 GROUP BY k % 2 HAVING count(*) > 1"},
 	    {"o_group_hidden", "SELECT sum(w) AS sw, count(*) AS c FROM t2 GROUP BY k"},
