@@ -27,6 +27,8 @@ INSERT INTO io_shapes VALUES
  ('io_intersect', 'SELECT region FROM io_c INTERSECT ALL SELECT region FROM io_r'),
  ('io_except', 'SELECT cid FROM io_o EXCEPT SELECT id FROM io_c WHERE seg = 0'),
  ('io_union_all_sub', 'SELECT u.x, count(*) AS n FROM (SELECT seg AS x FROM io_c UNION ALL SELECT cid FROM io_o) u GROUP BY u.x'),
+ ('io_pk_group', 'SELECT region, sum(n) AS n FROM (SELECT c.id, c.region, count(*) AS n FROM io_c c JOIN io_o o ON o.cid = c.id GROUP BY c.id) x GROUP BY region'),
+ ('io_count', 'SELECT count(*) AS n FROM io_o JOIN io_c ON io_c.id = io_o.cid'),
  ('io_cte_twice', 'WITH t AS (SELECT cid, sum(amount) AS total FROM io_o GROUP BY cid) SELECT a.cid, a.total, b.total AS next_total FROM t a JOIN t b ON b.cid = a.cid + 1');
 SELECT pgtrickle.create_stream_table(name, query, refresh_mode => 'DIFFERENTIAL')
 FROM io_shapes ORDER BY name;

@@ -22,6 +22,7 @@ extern "C" {
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
+#include "parser/parse_oper.h"
 #include "parser/parsetree.h"
 #include "rewrite/rewriteManip.h"
 }
@@ -82,6 +83,63 @@ struct VarMapper {
 		elog(ERROR, "pg_trickle: unmapped column reference");
 	}
 	return expression_tree_mutator(node, (::Node * (*)()) MapVars, m);
+}
+
+// Columns read outside aggregates (PG regime).
+bool PlainVars(::Node *node, List **vars) {
+	if (node == nullptr) {
+		return false;
+	}
+	if (IsA(node, Aggref)) {
+		return false;
+	}
+	if (IsA(node, Var) && ((Var *)node)->varlevelsup == 0) {
+		*vars = lappend(*vars, node);
+		return false;
+	}
+	return expression_tree_walker(node, (bool (*)())PlainVars, vars);
+}
+
+// A GROUP BY relying on a primary key (SELECT c.id, c.name ... GROUP BY c.id) is valid only over
+// the table itself: over the aggregation's input subquery every column read outside aggregates is
+// added to the GROUP BY, which forms the same groups (they depend on the key). PG regime.
+void GroupDependentColumns(Query *qa) {
+	List *vars = NIL;
+	(void)PlainVars((::Node *)qa->targetList, &vars);
+	(void)PlainVars(qa->havingQual, &vars);
+	Index next = 0;
+	ListCell *lc;
+	foreach (lc, qa->targetList) {
+		next = Max(next, ((TargetEntry *)lfirst(lc))->ressortgroupref);
+	}
+	foreach (lc, vars) {
+		Var *v = (Var *)lfirst(lc);
+		bool grouped = false;
+		ListCell *g;
+		foreach (g, qa->groupClause) {
+			TargetEntry *te = get_sortgroupclause_tle((SortGroupClause *)lfirst(g), qa->targetList);
+			grouped = grouped || equal(te->expr, v);
+		}
+		if (grouped) {
+			continue;
+		}
+		Oid sortop;
+		Oid eqop;
+		bool hashable;
+		get_sort_group_operators(v->vartype, false, true, false, &sortop, &eqop, NULL, &hashable);
+		TargetEntry *te = makeTargetEntry((Expr *)copyObjectImpl(v),
+		                                  (AttrNumber)(list_length(qa->targetList) + 1),
+		                                  pstrdup("__pgt_dep"), true);
+		te->ressortgroupref = ++next;
+		qa->targetList = lappend(qa->targetList, te);
+		SortGroupClause *sgc = makeNode(SortGroupClause);
+		sgc->tleSortGroupRef = te->ressortgroupref;
+		sgc->eqop = eqop;
+		sgc->sortop = sortop;
+		sgc->nulls_first = false;
+		sgc->hashable = hashable;
+		qa->groupClause = lappend(qa->groupClause, sgc);
+	}
 }
 
 class Aggregate : public Op {
@@ -190,6 +248,9 @@ class Aggregate : public Op {
 			qa->groupClause = (List *)copyObjectImpl(q->groupClause);
 			qa->distinctClause = (List *)copyObjectImpl(q->distinctClause);
 			qa->hasAggs = q->hasAggs;
+			if (q->constraintDeps != NIL) {
+				GroupDependentColumns(qa);
+			}
 			return qa;
 		});
 		ShapeTargets(template_, Int8Const(1), true);

@@ -887,6 +887,14 @@ TEST_F(OracleDiamondShapes, EveryShapeAsTip) {
 	    {"dt_having", "SELECT da.s, count(*) AS c" + j + " GROUP BY da.s HAVING count(*) > 1"},
 	    {"dt_distinct", "SELECT DISTINCT da.k, db.s" + j},
 	    {"dt_view_agg", "SELECT s, count(*) AS c, sum(n2) AS sn FROM vd GROUP BY s"},
+	    // Operators of the engine (issue 9) as tips of a consistency group.
+	    {"dt_left", "SELECT da.id, da.k, db.n2 FROM da LEFT JOIN db ON da.id = db.id"},
+	    {"dt_exists", "SELECT id, s FROM da WHERE EXISTS (SELECT 1 FROM db WHERE db.id = da.id "
+	                  "AND db.f > 0)"},
+	    {"dt_total", "SELECT count(*) AS c, sum(db.n2) AS sn" + j},
+	    {"dt_union", "SELECT id, k FROM da UNION SELECT id, k FROM db"},
+	    {"dt_agg_sub", "SELECT g.k, g.c, db.id FROM (SELECT k, count(*) AS c FROM da GROUP BY k) g "
+	                   "JOIN db ON db.k = g.k"},
 	};
 	for (const auto &t : tips) {
 		Create(t.name, t.query);
