@@ -15,6 +15,8 @@ INSERT INTO io_shapes VALUES
  ('io_left', 'SELECT c.id, o.oid, o.amount FROM io_c c LEFT JOIN io_o o ON o.cid = c.id'),
  ('io_full', 'SELECT c.region, r.label FROM io_c c FULL JOIN io_r r ON r.region = c.region'),
  ('io_exists', 'SELECT c.id FROM io_c c WHERE EXISTS (SELECT 1 FROM io_o o WHERE o.cid = c.id AND o.status = ''open'')'),
+ ('io_anti', 'SELECT r.region, r.label FROM io_r r WHERE NOT EXISTS (SELECT 1 FROM io_c c WHERE c.region = r.region)'),
+ ('io_in', 'SELECT oid, amount FROM io_o WHERE cid IN (SELECT id FROM io_c WHERE seg = 1)'),
  ('io_not_in', 'SELECT c.id FROM io_c c WHERE c.seg NOT IN (SELECT cid FROM io_o WHERE amount > 40)'),
  ('io_scalar', 'SELECT oid, amount FROM io_o WHERE amount > (SELECT avg(amount) FROM io_o)'),
  ('io_total', 'SELECT count(*) AS n, sum(amount) AS total, avg(amount) AS mean FROM io_o'),

@@ -33,58 +33,6 @@ namespace {
 
 using bridge::PgCall;
 
-struct VarCollector {
-	List *vars; // distinct level-0 Vars, in order of appearance
-};
-
-bool CollectVars(::Node *node, VarCollector *c) {
-	if (node == nullptr) {
-		return false;
-	}
-	if (IsA(node, Var)) {
-		Var *v = (Var *)node;
-		if (v->varlevelsup != 0) {
-			return false;
-		}
-		ListCell *lc;
-		foreach (lc, c->vars) {
-			Var *w = (Var *)lfirst(lc);
-			if (w->varno == v->varno && w->varattno == v->varattno) {
-				return false;
-			}
-		}
-		c->vars = lappend(c->vars, v);
-		return false;
-	}
-	return expression_tree_walker(node, (bool (*)())CollectVars, c);
-}
-
-struct VarMapper {
-	List *vars;
-	int offset; // input column of vars[0] is offset + 1
-};
-
-::Node *MapVars(::Node *node, VarMapper *m) {
-	if (node == nullptr) {
-		return nullptr;
-	}
-	if (IsA(node, Var) && ((Var *)node)->varlevelsup == 0) {
-		Var *v = (Var *)node;
-		int i = 0;
-		ListCell *lc;
-		foreach (lc, m->vars) {
-			Var *w = (Var *)lfirst(lc);
-			if (w->varno == v->varno && w->varattno == v->varattno) {
-				return (::Node *)makeVar(1, (AttrNumber)(m->offset + i + 1), v->vartype,
-				                         v->vartypmod, v->varcollid, 0);
-			}
-			i++;
-		}
-		elog(ERROR, "pg_trickle: unmapped column reference");
-	}
-	return expression_tree_mutator(node, (::Node * (*)()) MapVars, m);
-}
-
 // Columns read outside aggregates (PG regime).
 bool PlainVars(::Node *node, List **vars) {
 	if (node == nullptr) {
@@ -228,32 +176,10 @@ class Aggregate : public Op {
 		input_width_ = children[0]->columns.size();
 
 		// The aggregation over one FROM item (the input), its column references renumbered.
-		template_ = PgCall([&] {
-			VarMapper mapper{vars.vars, static_cast<int>(m_)};
-			Query *qa = makeNode(Query);
-			qa->commandType = CMD_SELECT;
-			qa->querySource = QSRC_ORIGINAL;
-			qa->canSetTag = true;
-			RangeTblEntry *rte = makeNode(RangeTblEntry);
-			rte->rtekind = RTE_SUBQUERY;
-			rte->alias = makeAlias("__pgt_in", NIL);
-			rte->eref = makeAlias("__pgt_in", NIL);
-			rte->inFromCl = true;
-			qa->rtable = list_make1(rte);
-			RangeTblRef *ref = makeNode(RangeTblRef);
-			ref->rtindex = 1;
-			qa->jointree = makeFromExpr(list_make1(ref), nullptr);
-			qa->targetList = (List *)MapVars((::Node *)copyObjectImpl(q->targetList), &mapper);
-			qa->havingQual = MapVars((::Node *)copyObjectImpl(q->havingQual), &mapper);
-			qa->groupClause = (List *)copyObjectImpl(q->groupClause);
-			qa->distinctClause = (List *)copyObjectImpl(q->distinctClause);
-			qa->hasAggs = q->hasAggs;
-			if (q->constraintDeps != NIL) {
-				GroupDependentColumns(qa);
-			}
-			return qa;
-		});
-		ShapeTargets(template_, Int8Const(1), true);
+		template_ = SingleInputLevel(q, vars.vars, static_cast<int>(m_));
+		if (q->constraintDeps != NIL) {
+			PgCall([&] { GroupDependentColumns(template_); });
+		}
 	}
 
 	bool Unit(Mode mode) const override {

@@ -332,4 +332,74 @@ std::vector<Column> OutputColumns(Query *q) {
 	});
 }
 
+bool CollectVars(::Node *node, VarCollector *c) {
+	if (node == nullptr) {
+		return false;
+	}
+	if (IsA(node, Var)) {
+		Var *v = (Var *)node;
+		if (v->varlevelsup != 0) {
+			return false;
+		}
+		ListCell *lc;
+		foreach (lc, c->vars) {
+			Var *w = (Var *)lfirst(lc);
+			if (w->varno == v->varno && w->varattno == v->varattno) {
+				return false;
+			}
+		}
+		c->vars = lappend(c->vars, v);
+		return false;
+	}
+	return expression_tree_walker(node, (bool (*)())CollectVars, c);
+}
+
+::Node *MapVars(::Node *node, VarMapper *m) {
+	if (node == nullptr) {
+		return nullptr;
+	}
+	if (IsA(node, Var) && ((Var *)node)->varlevelsup == 0) {
+		Var *v = (Var *)node;
+		int i = 0;
+		ListCell *lc;
+		foreach (lc, m->vars) {
+			Var *w = (Var *)lfirst(lc);
+			if (w->varno == v->varno && w->varattno == v->varattno) {
+				return (::Node *)makeVar(1, (AttrNumber)(m->offset + i + 1), v->vartype,
+				                         v->vartypmod, v->varcollid, 0);
+			}
+			i++;
+		}
+		elog(ERROR, "pg_trickle: unmapped column reference");
+	}
+	return expression_tree_mutator(node, (::Node * (*)()) MapVars, m);
+}
+
+Query *SingleInputLevel(Query *q, List *vars, int offset) {
+	Query *qa = PgCall([&] {
+		VarMapper mapper{vars, offset};
+		Query *out = makeNode(Query);
+		out->commandType = CMD_SELECT;
+		out->querySource = QSRC_ORIGINAL;
+		out->canSetTag = true;
+		RangeTblEntry *rte = makeNode(RangeTblEntry);
+		rte->rtekind = RTE_SUBQUERY;
+		rte->alias = makeAlias("__pgt_in", NIL);
+		rte->eref = makeAlias("__pgt_in", NIL);
+		rte->inFromCl = true;
+		out->rtable = list_make1(rte);
+		RangeTblRef *ref = makeNode(RangeTblRef);
+		ref->rtindex = 1;
+		out->jointree = makeFromExpr(list_make1(ref), nullptr);
+		out->targetList = (List *)MapVars((::Node *)copyObjectImpl(q->targetList), &mapper);
+		out->havingQual = MapVars((::Node *)copyObjectImpl(q->havingQual), &mapper);
+		out->groupClause = (List *)copyObjectImpl(q->groupClause);
+		out->distinctClause = (List *)copyObjectImpl(q->distinctClause);
+		out->hasAggs = q->hasAggs;
+		return out;
+	});
+	ShapeTargets(qa, Int8Const(1), true);
+	return qa;
+}
+
 } // namespace pgtrickle::ivm

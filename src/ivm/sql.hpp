@@ -82,4 +82,23 @@ std::vector<Column> OutputColumns(Query *q);
 // An int8 constant.
 ::Node *Int8Const(int64 v);
 
+// The distinct level-0 Vars (column references of the query level itself) of an expression tree,
+// in order of appearance. PG regime walker state.
+struct VarCollector {
+	List *vars;
+};
+bool CollectVars(::Node *node, VarCollector *c); // PG regime
+// Level-0 Vars renumbered to the columns of one FROM item (rtindex 1): vars[i] becomes column
+// offset + i + 1. PG regime.
+struct VarMapper {
+	List *vars;
+	int offset;
+};
+::Node *MapVars(::Node *node, VarMapper *m); // PG regime
+
+// A query level reading one FROM item (rtindex 1, to be replaced with ReplaceRte) whose columns
+// are offset placeholder columns then `vars`: q's select list, HAVING, GROUP BY and DISTINCT with
+// their column references renumbered; its weight is 1 (ShapeTargets).
+Query *SingleInputLevel(Query *q, List *vars, int offset);
+
 } // namespace pgtrickle::ivm

@@ -733,6 +733,12 @@ const std::vector<Shape> &OperatorShapes() {
 	    {"o_not_exists",
 	     "SELECT id, s FROM t1 WHERE NOT EXISTS (SELECT 1 FROM t3 WHERE t3.tag = t1.s)"},
 	    {"o_in", "SELECT id, k FROM t1 WHERE k IN (SELECT k FROM t3)"},
+	    {"o_exists_join", "SELECT t1.id, t2.w FROM t1 JOIN t2 ON t1.k = t2.k WHERE EXISTS "
+	                      "(SELECT 1 FROM t3 WHERE t3.k = t1.k) AND t2.w > 10"},
+	    {"o_in_agg", "SELECT k, count(*) AS c FROM t1 WHERE id IN (SELECT k FROM t2 WHERE w > 30) "
+	                 "GROUP BY k"},
+	    {"o_in_grouped", "SELECT id, n FROM t1 WHERE k IN (SELECT k FROM t2 GROUP BY k "
+	                     "HAVING count(*) > 1)"},
 	    {"o_not_in", "SELECT id, k FROM t1 WHERE k NOT IN (SELECT k FROM t2 WHERE w > 50)"},
 	    {"o_scalar", "SELECT id, n FROM t1 WHERE k > (SELECT avg(k) FROM t2)"},
 	    {"o_scalar_select", "SELECT id, (SELECT max(w) FROM t2 WHERE t2.k = t1.k) AS mw FROM t1"},
