@@ -31,6 +31,7 @@ INSERT INTO io_shapes VALUES
  ('io_union_all_sub', 'SELECT u.x, count(*) AS n FROM (SELECT seg AS x FROM io_c UNION ALL SELECT cid FROM io_o) u GROUP BY u.x'),
  ('io_pk_group', 'SELECT region, sum(n) AS n FROM (SELECT c.id, c.region, count(*) AS n FROM io_c c JOIN io_o o ON o.cid = c.id GROUP BY c.id) x GROUP BY region'),
  ('io_count', 'SELECT count(*) AS n FROM io_o JOIN io_c ON io_c.id = io_o.cid'),
+ ('io_topk', 'SELECT oid, amount FROM io_o ORDER BY amount DESC, oid LIMIT 3'),
  ('io_cte_twice', 'WITH t AS (SELECT cid, sum(amount) AS total FROM io_o GROUP BY cid) SELECT a.cid, a.total, b.total AS next_total FROM t a JOIN t b ON b.cid = a.cid + 1');
 SELECT pgtrickle.create_stream_table(name, query, refresh_mode => 'DIFFERENTIAL')
 FROM io_shapes ORDER BY name;
@@ -66,7 +67,7 @@ SELECT * FROM io_empty_total;
 
 -- Still refused in DIFFERENTIAL (0A000 naming the construct).
 SELECT pgtrickle.create_stream_table('io_no', 'SELECT cid, sum(amount) OVER (PARTITION BY cid) AS s FROM io_o', refresh_mode => 'DIFFERENTIAL');
-SELECT pgtrickle.create_stream_table('io_no', 'SELECT oid FROM io_o ORDER BY amount DESC LIMIT 3', refresh_mode => 'DIFFERENTIAL');
+SELECT pgtrickle.create_stream_table('io_no', 'SELECT oid FROM io_o LIMIT 3', refresh_mode => 'DIFFERENTIAL');
 SELECT pgtrickle.create_stream_table('io_no', 'SELECT cid, sum(amount) AS s FROM io_o GROUP BY ROLLUP (cid)', refresh_mode => 'DIFFERENTIAL');
 SELECT pgtrickle.create_stream_table('io_no', 'WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT n FROM r, io_c WHERE n = io_c.seg', refresh_mode => 'DIFFERENTIAL');
 SELECT pgtrickle.create_stream_table('io_no', 'SELECT c.id, x.n FROM io_c c, LATERAL (SELECT count(*) AS n FROM io_o o WHERE o.cid = c.id) x', refresh_mode => 'DIFFERENTIAL');
@@ -74,7 +75,7 @@ SELECT pgtrickle.create_stream_table('io_no', 'SELECT id, generate_series(1, seg
 SELECT pgtrickle.create_stream_table('io_no', 'SELECT DISTINCT count(*) AS n FROM io_o GROUP BY cid', refresh_mode => 'DIFFERENTIAL');
 \echo :SQLSTATE
 -- AUTO refreshes them FULL and says why.
-SELECT pgtrickle.create_stream_table('io_auto', 'SELECT oid FROM io_o ORDER BY amount DESC LIMIT 3');
+SELECT pgtrickle.create_stream_table('io_auto', 'SELECT oid FROM io_o LIMIT 3');
 SELECT property, value FROM pgtrickle.explain_st('io_auto')
 WHERE property IN ('effective_mode', 'differential_support');
 

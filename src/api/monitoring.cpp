@@ -193,7 +193,7 @@ PGT_FUNCTION(pgtrickle_explain_st) {
 		if (details) {
 			decision = refresh::DecideMode(st);
 		} else if (st.mode != core::RefreshMode::kFull) {
-			decision.plan = delta::PlanDelta(st.defining_query);
+			decision.plan = delta::PlanDelta(st.defining_query, st.relid);
 		}
 	}
 	add("effective_mode", !details ? hidden : decision.differential ? "DIFFERENTIAL" : "FULL");

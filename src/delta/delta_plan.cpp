@@ -3,12 +3,14 @@
 #include "delta/delta_plan.hpp"
 
 #include "bridge/guard.hpp"
+#include "bridge/spi.hpp"
 #include "ivm/ir.hpp"
 #include "ivm/sql.hpp"
 
 extern "C" {
 #include "postgres.h"
 #include "utils/builtins.h"
+#include "nodes/nodes.h"
 #include "utils/lsyscache.h"
 }
 
@@ -28,7 +30,47 @@ std::string ColumnAliases(std::size_t n) {
 
 } // namespace
 
-DeltaPlan PlanDelta(const std::string &defining_query) {
+namespace {
+
+// Top-K: ORDER BY … LIMIT n at the top. Rule (Z-sets): the storage table holds the previous
+// result R_old (up to n rows), so Δ = Q(New) − R_old, netted by identity. Q(New) is the query
+// itself (a top-N sort, or an index scan, over its whole input); rows that stay in the top n net
+// to nothing and a row leaving it promotes the next one. Ties at the n-th row are resolved as
+// the query resolves them, like a FULL refresh. The rest of the query is checked by building its
+// operators (what they could not maintain is refused here too).
+std::string TopKDelta(Query *top, const std::string &defining_query, Oid storage,
+                      const std::vector<ivm::Column> &outputs, DeltaPlan *plan) {
+	if (top->sortClause == NIL || top->limitCount == nullptr) {
+		ivm::Reject("LIMIT/OFFSET");
+	}
+	Query *rest = (Query *)PgCall([&] { return copyObjectImpl(top); });
+	rest->limitCount = nullptr;
+	rest->limitOffset = nullptr;
+	rest->sortClause = NIL;
+	ivm::Builder builder;
+	std::unique_ptr<ivm::Op> root = ivm::BuildPlan(rest, builder);
+	plan->leaves = root->leaves;
+	plan->operators = "top_k(" + root->Describe() + ")";
+	std::string table = PgCall([&] {
+		return quote_qualified_identifier(get_namespace_name(get_rel_namespace(storage)),
+		                                  get_rel_name(storage));
+	});
+	std::size_t n = outputs.size();
+	std::string stored;
+	std::vector<std::string> names;
+	for (std::size_t i = 0; i < n; i++) {
+		stored += bridge::QuoteIdent(plan->column_names[i]) + ", ";
+		names.push_back("__pgt_c" + std::to_string(i + 1));
+	}
+	return ivm::NetByIdentity(
+	    "SELECT q.*, 1::pg_catalog.int8 AS __pgt_w FROM (\n" + defining_query + "\n) AS q(" +
+	        ColumnAliases(n) + ") UNION ALL SELECT " + stored + "-1::pg_catalog.int8 FROM " + table,
+	    names, ivm::KindsOf(outputs));
+}
+
+} // namespace
+
+DeltaPlan PlanDelta(const std::string &defining_query, Oid storage) {
 	DeltaPlan plan;
 	Query *top = ivm::ParseOne(defining_query);
 	std::vector<ivm::Column> outputs = ivm::OutputColumns(top);
@@ -42,6 +84,11 @@ DeltaPlan PlanDelta(const std::string &defining_query) {
 	}
 	plan.first_column_has_eq = !plan.eq_operators.empty() && !plan.eq_operators[0].empty();
 	try {
+		if ((top->limitCount != nullptr || top->limitOffset != nullptr) && OidIsValid(storage)) {
+			plan.shape = Shape::kRows;
+			plan.delta_sql = TopKDelta(top, defining_query, storage, outputs, &plan);
+			return plan;
+		}
 		ivm::Builder builder;
 		std::unique_ptr<ivm::Op> root = ivm::BuildPlan(top, builder);
 		plan.leaves = root->leaves;

@@ -39,7 +39,9 @@ struct DeltaPlan {
 };
 
 // Plans the stored (fully qualified) defining query. Must run under the pinned search_path, in a
-// transaction. C++ regime; needs SPI (to find change buffers).
-DeltaPlan PlanDelta(const std::string &defining_query);
+// transaction. C++ regime; needs SPI (to find change buffers). `storage`: the stream table's
+// storage table, which holds the query's previous result; a top-level ORDER BY … LIMIT (top-K) is
+// maintained against it (without it, LIMIT is refused).
+DeltaPlan PlanDelta(const std::string &defining_query, Oid storage = InvalidOid);
 
 } // namespace pgtrickle::delta

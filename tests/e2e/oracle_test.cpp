@@ -781,6 +781,13 @@ const std::vector<Shape> &OperatorShapes() {
 	    {"o_cte_chain", "WITH a AS (SELECT k, n FROM t1 WHERE n IS NOT NULL), b AS (SELECT k, "
 	                    "count(*) AS c FROM a GROUP BY k) SELECT b.k, b.c, t3.tag FROM b "
 	                    "JOIN t3 USING (k)"},
+	    // ORDER BY … LIMIT (top-K) over a total order, with promotion when a top row leaves.
+	    {"o_topk", "SELECT id, k, n FROM t1 WHERE id IS NOT NULL ORDER BY id DESC, k, n "
+	               "LIMIT 5"},
+	    {"o_topk_agg", "SELECT k, count(*) AS c FROM t1 GROUP BY k ORDER BY c DESC, k NULLS FIRST "
+	                   "LIMIT 2"},
+	    {"o_topk_join", "SELECT t1.id, t2.w FROM t1 JOIN t2 ON t1.k = t2.k ORDER BY t2.w DESC, "
+	                    "t1.id LIMIT 4"},
 	    // Over a stream table built from another operator.
 	    {"o_over", "SELECT id, count(*) AS c FROM o_left GROUP BY id"},
 	};
