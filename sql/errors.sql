@@ -55,7 +55,7 @@ SELECT pgtrickle.create_stream_table('err_new', 'CREATE TABLE err_new_t (a int)'
 SELECT pgtrickle.create_stream_table('err_new', 'SELECT 1/0 AS x');
 \echo :SQLSTATE
 -- DIFFERENTIAL names the construct it cannot maintain and suggests FULL/AUTO.
-SELECT pgtrickle.create_stream_table('err_new', 'SELECT id FROM err_src ORDER BY id LIMIT 1',
+SELECT pgtrickle.create_stream_table('err_new', 'SELECT id FROM err_src LIMIT 1',
                                      refresh_mode => 'DIFFERENTIAL');
 \echo :SQLSTATE
 SELECT pgtrickle.create_stream_table('err_new',

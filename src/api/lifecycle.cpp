@@ -111,7 +111,7 @@ void PrepareDifferential(std::int64_t pgt_id, core::RefreshMode mode) {
 	}
 	auto st = catalog::LoadById(pgt_id);
 	bridge::AsQueryOwner as_owner(st->owner); // the query is parsed only as its owner
-	delta::DeltaPlan plan = delta::PlanDelta(st->defining_query);
+	delta::DeltaPlan plan = delta::PlanDelta(st->defining_query, st->relid);
 	if (plan.shape == delta::Shape::kUnsupported) {
 		if (mode == core::RefreshMode::kDifferential) {
 			throw core::Error("0A000", "DIFFERENTIAL refresh does not support " + plan.reason,

@@ -198,7 +198,7 @@ PGT_FUNCTION(pgtrickle_explain_st) {
 		if (details) {
 			decision = refresh::DecideMode(st);
 		} else if (st.mode != core::RefreshMode::kFull) {
-			decision.plan = delta::PlanDelta(st.defining_query);
+			decision.plan = delta::PlanDelta(st.defining_query, st.relid);
 		}
 	}
 	add("effective_mode", !details ? hidden : decision.differential ? "DIFFERENTIAL" : "FULL");
@@ -250,6 +250,7 @@ PGT_FUNCTION(pgtrickle_explain_st) {
 	add("full_refresh_sql", "DELETE FROM " + st.Qualified() + "; INSERT INTO " + st.Qualified() +
 	                            " SELECT * FROM (" + st.defining_query + ") AS __pgt_q");
 	if (decision.plan.shape != delta::Shape::kUnsupported) {
+		add("differential_operators", decision.plan.operators);
 		add("delta_sql", decision.plan.delta_sql);
 		add("differential_apply_sql", delta::DescribeApply(st, decision.plan));
 	}

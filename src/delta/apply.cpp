@@ -1,7 +1,13 @@
 // Delta application (see apply.hpp).
 #include "delta/apply.hpp"
 
+#include "bridge/guard.hpp"
 #include "bridge/spi.hpp"
+
+extern "C" {
+#include "postgres.h"
+#include "utils/guc.h"
+}
 
 namespace pgtrickle::delta {
 
@@ -101,6 +107,32 @@ std::string GroupsApplySql(const catalog::StreamTable &st, const DeltaPlan &plan
 
 } // namespace
 
+namespace {
+
+// Runs `statement` with jit = off (restored afterwards, also on error): the delta statements are
+// large trees of small subqueries whose row estimates (set-returning functions at 1000 rows)
+// multiply into costs far above jit_above_cost, and compiling them takes seconds while running
+// them takes milliseconds.
+bridge::SpiResult WithoutJit(const std::string &statement, const std::vector<Value> &params,
+                             const SpiOptions &options) {
+	int level = bridge::PgCall([] {
+		int l = NewGUCNestLevel();
+		(void)set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+		                        false);
+		return l;
+	});
+	try {
+		auto r = SpiExec(statement, params, options);
+		bridge::PgCall([&] { AtEOXact_GUC(true, level); });
+		return r;
+	} catch (...) {
+		bridge::PgCall([&] { AtEOXact_GUC(false, level); });
+		throw;
+	}
+}
+
+} // namespace
+
 catalog::RefreshOutcome ApplyDelta(const catalog::StreamTable &st, const DeltaPlan &plan,
                                    const capture::Frontier &since, Snapshot snapshot) {
 	catalog::RefreshOutcome outcome;
@@ -109,7 +141,7 @@ catalog::RefreshOutcome ApplyDelta(const catalog::StreamTable &st, const DeltaPl
 	options.snapshot = snapshot;
 	std::vector<Value> params{since.snapshot, since.own_xid, since.own_cid};
 	if (plan.shape == Shape::kRows) {
-		auto r = SpiExec(RowsApplySql(st, plan), params, options);
+		auto r = WithoutJit(RowsApplySql(st, plan), params, options);
 		outcome.rows_deleted = std::stoll(r.Get(0, 0, "0"));
 		outcome.rows_inserted = std::stoll(r.Get(0, 1, "0"));
 		return outcome;
@@ -119,7 +151,7 @@ catalog::RefreshOutcome ApplyDelta(const catalog::StreamTable &st, const DeltaPl
 	// unit's earlier members wrote in this transaction, exactly like the pending changes it reads
 	// (a read-only statement would see the snapshot's old command id, and a delta computed from
 	// new changes over old upstream contents).
-	auto r = SpiExec(GroupsApplySql(st, plan), params, options);
+	auto r = WithoutJit(GroupsApplySql(st, plan), params, options);
 	outcome.rows_deleted = std::stoll(r.Get(0, 0, "0"));
 	outcome.rows_inserted = std::stoll(r.Get(0, 1, "0"));
 	return outcome;

@@ -1,13 +1,10 @@
 // The DIFFERENTIAL engine's planner: decides whether a defining query can be maintained from its
 // sources' captured changes, and generates the SQL that computes and applies its delta.
 //
-// Algebra (see docs/architecture.md, "Differential refresh"): every relation is a multiset with
-// signed weights. For a select-project-join block over leaves L1..Lm,
-//   ΔQ = Σ_k Q(L1 := new, …, Lk-1 := new, Lk := ΔLk, Lk+1 := old, …, Lm := old)
-// where new is the table as of the refresh snapshot, ΔL its pending changes from the change
-// buffer (+1 inserted, −1 deleted) and old = new − ΔL. Weights multiply through joins; the
-// variants are summed per output row and rows whose weight is not 0 are inserted or deleted that
-// many times. Aggregates and DISTINCT recompute only the affected groups.
+// The query becomes a tree of operators over Z-sets (rows with signed weights; src/ivm/ir.hpp and
+// docs/architecture.md, "Differential refresh"), each with its own delta rule. The root's delta,
+// netted by identity, is applied as rows (kRows); a top-level grouping whose keys are selected is
+// applied by deleting and recomputing the affected groups (kGroups).
 #pragma once
 
 #include <string>
@@ -38,10 +35,13 @@ struct DeltaPlan {
 	// text's, case-sensitive), or not at all.
 	std::vector<std::string> eq_operators;
 	std::vector<Oid> leaves; // leaf relations (may repeat for self-joins)
+	std::string operators;   // the operator tree, e.g. "aggregate(join(scan a, scan b))"
 };
 
 // Plans the stored (fully qualified) defining query. Must run under the pinned search_path, in a
-// transaction. C++ regime; needs SPI (to find change buffers).
-DeltaPlan PlanDelta(const std::string &defining_query);
+// transaction. C++ regime; needs SPI (to find change buffers). `storage`: the stream table's
+// storage table, which holds the query's previous result; a top-level ORDER BY … LIMIT (top-K) is
+// maintained against it (without it, LIMIT is refused).
+DeltaPlan PlanDelta(const std::string &defining_query, Oid storage = InvalidOid);
 
 } // namespace pgtrickle::delta

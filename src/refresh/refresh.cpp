@@ -103,7 +103,7 @@ ModeDecision DecideMode(const catalog::StreamTable &st) {
 		d.reason = "refresh_mode is FULL";
 		return d;
 	}
-	d.plan = delta::PlanDelta(st.defining_query);
+	d.plan = delta::PlanDelta(st.defining_query, st.relid);
 	if (d.plan.shape == delta::Shape::kUnsupported) {
 		d.reason = "the query uses " + d.plan.reason + ", which DIFFERENTIAL does not maintain";
 		return d;

@@ -33,6 +33,9 @@
 //   OracleAlterSource     ALTER TABLE on a source with pending changes
 //   OracleConcurrentCreate  a consumer created/altered in a transaction that stays open while
 //                         another consumer of the same source refreshes
+//   OracleOperators       every operator of the engine (outer joins, semi/anti joins, scalar
+//                         subqueries, aggregates at any level and without GROUP BY, set
+//                         operations, CTEs), alone and composed
 //
 // Seeded and reproducible: the seed is printed on failure. PGT_ORACLE_SEED picks the seed;
 // PGT_ORACLE_CYCLES overrides the number of cycles of every randomized test; PGT_ORACLE_LONG=1
@@ -699,6 +702,118 @@ TEST_F(OracleIdentity, EveryShapeWithoutIdentityOnlyChanges) {
 	Run(seed, Cycles(10), /*identity_changes=*/false, IdentityShapes());
 }
 
+// Issue 9: every operator of the engine (src/ivm), alone and composed. Shapes whose result is
+// determined by identity even with identity-only changes (keys of int and text, whose variants
+// are shared by every text column; sums; counts).
+const std::vector<Shape> &OperatorShapes() {
+	static const std::vector<Shape> shapes = {
+	    // Outer joins (recompute), chains, NULL-producing sides changing in the same refresh.
+	    {"o_left", "SELECT t1.id, t1.n, t2.w, t2.s AS s2 FROM t1 LEFT JOIN t2 ON t1.k = t2.k"},
+	    {"o_right", "SELECT t1.id, t2.k, t2.w FROM t1 RIGHT JOIN t2 ON t1.k = t2.k AND t1.id > 10"},
+	    {"o_full", "SELECT t1.id, t1.k, t2.k AS k2, t2.w FROM t1 FULL JOIN t2 ON t1.k = t2.k"},
+	    {"o_chain", "SELECT t1.id, t2.w, t3.tag FROM t1 LEFT JOIN t2 ON t1.k = t2.k "
+	                "LEFT JOIN t3 ON t3.k = t2.k"},
+	    {"o_left_agg", "SELECT t1.k, count(t2.w) AS c, sum(t2.w) AS sw FROM t1 LEFT JOIN t2 "
+	                   "ON t1.k = t2.k GROUP BY t1.k"},
+	    // Semi/anti joins and scalar subqueries (recompute).
+	    {"o_exists",
+	     "SELECT id, n FROM t1 WHERE EXISTS (SELECT 1 FROM t2 WHERE t2.k = t1.k AND t2.w > 20)"},
+	    {"o_not_exists",
+	     "SELECT id, s FROM t1 WHERE NOT EXISTS (SELECT 1 FROM t3 WHERE t3.tag = t1.s)"},
+	    {"o_in", "SELECT id, k FROM t1 WHERE k IN (SELECT k FROM t3)"},
+	    {"o_exists_join", "SELECT t1.id, t2.w FROM t1 JOIN t2 ON t1.k = t2.k WHERE EXISTS "
+	                      "(SELECT 1 FROM t3 WHERE t3.k = t1.k) AND t2.w > 10"},
+	    {"o_in_agg", "SELECT k, count(*) AS c FROM t1 WHERE id IN (SELECT k FROM t2 WHERE w > 30) "
+	                 "GROUP BY k"},
+	    {"o_in_grouped", "SELECT id, n FROM t1 WHERE k IN (SELECT k FROM t2 GROUP BY k "
+	                     "HAVING count(*) > 1)"},
+	    {"o_not_in", "SELECT id, k FROM t1 WHERE k NOT IN (SELECT k FROM t2 WHERE w > 50)"},
+	    {"o_scalar", "SELECT id, n FROM t1 WHERE k > (SELECT avg(k) FROM t2)"},
+	    {"o_scalar_select", "SELECT id, (SELECT max(w) FROM t2 WHERE t2.k = t1.k) AS mw FROM t1"},
+	    // Aggregates without GROUP BY (one row, also over an empty input), FILTER, DISTINCT
+	    // aggregates, other aggregate functions, GROUP BY expressions, keys not selected.
+	    {"o_total", "SELECT count(*) AS c, sum(n) AS sn, count(DISTINCT k) AS dk, "
+	                "sum(nx) AS snx FROM t1"},
+	    {"o_total_empty", "SELECT count(*) AS c, sum(w) AS sw FROM t2 WHERE w > 90"},
+	    {"o_filter_agg",
+	     "SELECT k, count(*) FILTER (WHERE t1.n > 1) AS c1, count(DISTINCT t1.s) AS ds, "
+	     "string_agg(id::text, ',' ORDER BY id) AS ids, bool_or(w > 50) AS bo, "
+	     "array_agg(w ORDER BY w) AS ws FROM t2 JOIN t1 USING (k) GROUP BY k"},
+	    {"o_group_expr",
+	     "SELECT k % 2 AS parity, sum(w) AS sw FROM t2 GROUP BY k % 2 HAVING count(*) > 1"},
+	    {"o_group_hidden", "SELECT sum(w) AS sw, count(*) AS c FROM t2 GROUP BY k"},
+	    // Aggregation below the top: joined, aggregated again, over DISTINCT, over UNION ALL.
+	    {"o_agg_join", "SELECT g.k, g.c, t2.w FROM (SELECT k, count(*) AS c FROM t1 GROUP BY k) g "
+	                   "JOIN t2 ON t2.k = g.k"},
+	    {"o_agg_agg", "SELECT c, count(*) AS groups FROM (SELECT k, count(*) AS c FROM t1 "
+	                  "GROUP BY k) g GROUP BY c"},
+	    {"o_distinct_sub",
+	     "SELECT d.k, count(*) AS c FROM (SELECT DISTINCT k, s FROM t1) d GROUP BY d.k"},
+	    {"o_union_all_sub", "SELECT u.k, count(*) AS c FROM (SELECT k FROM t1 UNION ALL "
+	                        "SELECT k FROM t2) u GROUP BY u.k"},
+	    {"o_deep", "SELECT s.k, s.c FROM (SELECT x.k, count(*) AS c FROM (SELECT t1.k FROM t1 "
+	               "JOIN t3 ON t1.s = t3.tag) x GROUP BY x.k) s WHERE s.c > 1"},
+	    {"o_sum_join", "SELECT t2.k, sum(t1.nx) AS snx, count(*) AS c FROM t1 JOIN t2 "
+	                   "ON t1.k = t2.k GROUP BY t2.k"},
+	    // Set operations (per-row counts) on int and text, over joins.
+	    {"o_union", "SELECT k, s FROM t1 UNION SELECT k, s FROM t2"},
+	    {"o_union_join",
+	     "SELECT t1.k, t2.w FROM t1 JOIN t2 ON t1.k = t2.k UNION SELECT k, w FROM t2"},
+	    {"o_intersect", "SELECT k FROM t1 INTERSECT SELECT k FROM t3"},
+	    {"o_intersect_all", "SELECT k, s FROM t1 INTERSECT ALL SELECT k, tag FROM t3"},
+	    {"o_except", "SELECT k FROM t2 EXCEPT SELECT k FROM t1"},
+	    {"o_except_all", "SELECT k, s FROM t1 EXCEPT ALL SELECT k, s FROM t2"},
+	    // CTEs: one referenced twice, a chain of them.
+	    {"o_cte_twice", "WITH x AS (SELECT k, sum(w) AS sw FROM t2 GROUP BY k) SELECT a.k, a.sw, "
+	                    "b.sw AS sw2 FROM x a JOIN x b ON a.k = b.k + 1"},
+	    {"o_cte_chain", "WITH a AS (SELECT k, n FROM t1 WHERE n IS NOT NULL), b AS (SELECT k, "
+	                    "count(*) AS c FROM a GROUP BY k) SELECT b.k, b.c, t3.tag FROM b "
+	                    "JOIN t3 USING (k)"},
+	    // ORDER BY … LIMIT (top-K) over a total order, with promotion when a top row leaves.
+	    {"o_topk", "SELECT id, k, n FROM t1 WHERE id IS NOT NULL ORDER BY id DESC, k, n "
+	               "LIMIT 5"},
+	    {"o_topk_agg", "SELECT k, count(*) AS c FROM t1 GROUP BY k ORDER BY c DESC, k NULLS FIRST "
+	                   "LIMIT 2"},
+	    {"o_topk_join", "SELECT t1.id, t2.w FROM t1 JOIN t2 ON t1.k = t2.k ORDER BY t2.w DESC, "
+	                    "t1.id LIMIT 4"},
+	    // Over a stream table built from another operator.
+	    {"o_over", "SELECT id, count(*) AS c FROM o_left GROUP BY id"},
+	};
+	return shapes;
+}
+
+// Set operations and groupings across columns (t1.n with t2.n, floats): determined by identity
+// only when equal values are identical in every column (no identity-only changes).
+const std::vector<Shape> &OperatorShapesEqualityOnly() {
+	static const std::vector<Shape> shapes = {
+	    {"oe_union_num", "SELECT n, f FROM t1 UNION SELECT n, f FROM t2"},
+	    {"oe_intersect_f", "SELECT f FROM t1 INTERSECT ALL SELECT f FROM t2"},
+	    {"oe_except_n", "SELECT n FROM t1 EXCEPT SELECT n FROM t2"},
+	    {"oe_left_num", "SELECT t1.n, t2.f, t2.w FROM t1 LEFT JOIN t2 ON t1.n = t2.n"},
+	    {"oe_agg_float", "SELECT f, count(*) AS c FROM (SELECT f FROM t1 UNION ALL SELECT f "
+	                     "FROM t2) u GROUP BY f"},
+	    {"oe_distinct_in", "SELECT DISTINCT n FROM t1 WHERE s IN (SELECT tag FROM t3)"},
+	};
+	return shapes;
+}
+
+class OracleOperators : public OracleIdentity {};
+
+TEST_F(OracleOperators, EveryOperatorByIdentity) {
+	const unsigned seed = Seed() + 6;
+	SCOPED_TRACE(SeedTrace(seed));
+	Run(seed, Cycles(20), /*identity_changes=*/true, OperatorShapes());
+}
+
+TEST_F(OracleOperators, EveryOperatorWithoutIdentityOnlyChanges) {
+	const unsigned seed = Seed() + 7;
+	SCOPED_TRACE(SeedTrace(seed));
+	std::vector<Shape> shapes = OperatorShapes();
+	const auto &more = OperatorShapesEqualityOnly();
+	shapes.insert(shapes.end(), more.begin(), more.end());
+	Run(seed, Cycles(12), /*identity_changes=*/false, shapes);
+}
+
 // Item 10: float8 group keys survive a refreshing session with extra_float_digits = 0 (a key
 // printed with 15 digits no longer matches its group).
 class OracleFloatKeys : public OracleIdentity {};
@@ -773,6 +888,14 @@ TEST_F(OracleDiamondShapes, EveryShapeAsTip) {
 	    {"dt_having", "SELECT da.s, count(*) AS c" + j + " GROUP BY da.s HAVING count(*) > 1"},
 	    {"dt_distinct", "SELECT DISTINCT da.k, db.s" + j},
 	    {"dt_view_agg", "SELECT s, count(*) AS c, sum(n2) AS sn FROM vd GROUP BY s"},
+	    // Operators of the engine (issue 9) as tips of a consistency group.
+	    {"dt_left", "SELECT da.id, da.k, db.n2 FROM da LEFT JOIN db ON da.id = db.id"},
+	    {"dt_exists", "SELECT id, s FROM da WHERE EXISTS (SELECT 1 FROM db WHERE db.id = da.id "
+	                  "AND db.f > 0)"},
+	    {"dt_total", "SELECT count(*) AS c, sum(db.n2) AS sn" + j},
+	    {"dt_union", "SELECT id, k FROM da UNION SELECT id, k FROM db"},
+	    {"dt_agg_sub", "SELECT g.k, g.c, db.id FROM (SELECT k, count(*) AS c FROM da GROUP BY k) g "
+	                   "JOIN db ON db.k = g.k"},
 	};
 	for (const auto &t : tips) {
 		Create(t.name, t.query);

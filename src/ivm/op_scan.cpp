@@ -1,0 +1,136 @@
+// scan: a base table L (a table, a partitioned table, or a stream table) read by the query.
+//
+// Rule (Z-sets):   New(L) = the table at the refresh snapshot, every row with weight +1
+//                  Δ(L)   = its captured changes since the previous refresh, +1 per inserted and
+//                           −1 per deleted row (an UPDATE is both), netted by binary identity
+//                  Old(L) = New(L) + (−Δ(L))   (not consolidated: +r and −r may both appear)
+// Changes come through pgtrickle._pending_changes(), which checks the reader's privileges on the
+// source. Netting first means a row inserted and then fixed (or deleted) before the refresh is
+// never evaluated by the query's expressions, while an update that only changes a value's
+// representation (1.0 -> 1.00, 'a' -> 'A' under a case-insensitive collation) stays a delete and
+// an insert. Every attribute is a column (dropped ones as a NULL::int4 placeholder) so that the
+// query's Vars keep their attribute numbers.
+#include "analyze/query_analysis.hpp"
+#include "bridge/guard.hpp"
+#include "bridge/spi.hpp"
+#include "capture/capture.hpp"
+#include "ivm/ops.hpp"
+#include "ivm/sql.hpp"
+
+extern "C" {
+#include "postgres.h"
+#include "access/relation.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+}
+
+namespace pgtrickle::ivm {
+
+namespace {
+
+using bridge::PgCall;
+using bridge::QuoteIdent;
+
+class Scan : public Op {
+  public:
+	explicit Scan(Oid relid) : Op("scan"), relid_(relid) {
+		leaves.push_back(relid);
+		PgCall([&] {
+			Relation rel = relation_open(relid, AccessShareLock);
+			TupleDesc desc = RelationGetDescr(rel);
+			for (int i = 0; i < desc->natts; i++) {
+				Form_pg_attribute att = TupleDescAttr(desc, i);
+				if (att->attisdropped) {
+					columns.push_back(Column{"", INT4OID, -1, InvalidOid});
+				} else {
+					columns.push_back(Column{NameStr(att->attname), att->atttypid, att->atttypmod,
+					                         att->attcollation});
+				}
+			}
+			relation_close(rel, AccessShareLock);
+		});
+		name_ = PgCall([&] {
+			return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+			                                  get_rel_name(relid));
+		});
+	}
+
+	std::string Describe() const override {
+		return "scan " + name_;
+	}
+
+  protected:
+	std::string Generate(Mode mode) override {
+		std::string r_list;
+		std::string b_list;
+		std::vector<std::string> cols;
+		for (std::size_t i = 0; i < columns.size(); i++) {
+			std::string out = "__pgt_c" + std::to_string(i + 1);
+			cols.push_back(out);
+			if (columns[i].name.empty()) {
+				r_list += (i ? ", " : "") + std::string("NULL::pg_catalog.int4 AS ") + out;
+				b_list += (i ? ", " : "") + std::string("NULL::pg_catalog.int4 AS ") + out;
+			} else {
+				r_list += (i ? ", " : "") + std::string("r.") + QuoteIdent(columns[i].name) +
+				          " AS " + out;
+				b_list += (i ? ", " : "") + std::string("b.") + QuoteIdent(columns[i].name) +
+				          " AS " + out;
+			}
+		}
+		std::string new_sql =
+		    "SELECT " + Prefix(r_list) + "1::pg_catalog.int8 AS __pgt_w FROM " + name_ + " r";
+		if (mode == Mode::kNew) {
+			return new_sql;
+		}
+		// The buffer's column list is the source's live columns, each with its type, typmod and
+		// collation (a pending 'A' must compare like the table's 'A' under a case-insensitive
+		// collation), named as the storage columns are (analyze::StorageColumns).
+		std::string coldefs = "__pgt_xid pg_catalog.xid8, __pgt_action pg_catalog.\"char\"";
+		for (const auto &column : analyze::StorageColumns(relid_)) {
+			coldefs += ", " + QuoteIdent(column.name) + " " + column.type_sql;
+		}
+		std::string changes = "pgtrickle._pending_changes(" + std::to_string(relid_) +
+		                      "::pg_catalog.oid, $1, $2, $3) AS b(" + coldefs + ")";
+		auto weighted = [&](const char *insert_weight, const char *delete_weight) {
+			std::string rows = "SELECT " + Prefix(b_list) + "CASE b.__pgt_action WHEN 'I' THEN " +
+			                   insert_weight + "::pg_catalog.int8 ELSE " + delete_weight +
+			                   "::pg_catalog.int8 END AS __pgt_w FROM " + changes +
+			                   " WHERE b.__pgt_action IN ('I', 'D')";
+			return NetByIdentity(rows, cols, KindsOf(columns));
+		};
+		if (mode == Mode::kDelta) {
+			return weighted("1", "-1");
+		}
+		return new_sql + " UNION ALL " + weighted("-1", "1"); // old = new − Δ
+	}
+
+  private:
+	Oid relid_;
+	std::string name_;
+};
+
+} // namespace
+
+std::unique_ptr<Op> MakeScan(RangeTblEntry *rte) {
+	if (rte->relkind == RELKIND_RELATION && rte->inh &&
+	    PgCall([&] { return has_subclass(rte->relid); })) {
+		Reject("tables with inheritance children (their changes are not captured)");
+	}
+	if (rte->tablesample != nullptr) {
+		Reject("TABLESAMPLE (the sample depends on where rows are stored, not on their values)");
+	}
+	if (rte->relkind != RELKIND_RELATION && rte->relkind != RELKIND_PARTITIONED_TABLE) {
+		Reject(rte->relkind == RELKIND_MATVIEW ? "materialized views as sources"
+		                                       : "foreign tables as sources");
+	}
+	if (!capture::BufferOf(rte->relid)) {
+		Reject("a source without change capture");
+	}
+	return std::make_unique<Scan>(rte->relid);
+}
+
+} // namespace pgtrickle::ivm

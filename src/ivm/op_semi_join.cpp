@@ -1,0 +1,275 @@
+// semi / anti join: a query level whose WHERE has one conjunct EXISTS (S), NOT EXISTS (S) or
+// x IN (S), correlated (EXISTS) by one equality S.y = x with a column x of the level and
+// otherwise uncorrelated; the rest of the level is any select-project-join (X).
+//
+// Rule (affected-key recomputation, Z-sets): with X the level without that conjunct (outputting
+// x and the columns its select list reads) and I = S's y values (S without the correlation),
+//   X ⋉ I  = rows of X with a match in I,   X ▷ I = rows of X without one.
+// Every output row depends only on one row of X and the rows of I with its key. With K = the keys
+// of ΔX (x) and of ΔI (y),
+//   Δ(X ⋉ I) = (X_new|K ⋉ I_new|K) − (X_old|K ⋉ I_old|K)     (the same for ▷)
+// netted by identity, where |K keeps rows whose key is in K (the key type's "=", NULL matching
+// NULL; a NULL x never matches). Exact: rows of X outside K are unchanged and so is their match.
+// I is consolidated (Bag) first; NOT IN (whose NULLs make the whole result empty) and other
+// sublinks are recomputed (op_recompute.cpp).
+#include "bridge/guard.hpp"
+#include "ivm/ops.hpp"
+#include "ivm/sql.hpp"
+
+extern "C" {
+#include "postgres.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "rewrite/rewriteManip.h"
+#include "utils/lsyscache.h"
+}
+
+namespace pgtrickle::ivm {
+
+namespace {
+
+using bridge::PgCall;
+
+struct SemiShape {
+	bool anti = false;
+	Var *outer = nullptr;   // x, a column of the level
+	Query *inner = nullptr; // S without the correlation, outputting y first
+	List *other_quals = NIL;
+};
+
+bool Mergeable(Oid opno, Oid type) {
+	return op_mergejoinable(opno, type) || op_hashjoinable(opno, type);
+}
+
+// EXISTS (S): finds and removes the conjunct S.y = x (x: a Var one level up). PG regime.
+bool ExistsShape(SubLink *sl, SemiShape *shape) {
+	Query *s = (Query *)copyObjectImpl(sl->subselect);
+	if (s->setOperations != nullptr || s->hasAggs || s->groupClause != NIL ||
+	    s->havingQual != nullptr || s->distinctClause != NIL || s->limitCount != nullptr ||
+	    s->limitOffset != nullptr || s->hasWindowFuncs || s->hasTargetSRFs ||
+	    s->jointree == nullptr) {
+		return false;
+	}
+	List *conjuncts = make_ands_implicit((Expr *)s->jointree->quals);
+	List *rest = NIL;
+	Var *inner = nullptr;
+	ListCell *lc;
+	foreach (lc, conjuncts) {
+		::Node *c = (::Node *)lfirst(lc);
+		if (shape->outer == nullptr && IsA(c, OpExpr) && list_length(((OpExpr *)c)->args) == 2) {
+			OpExpr *op = (OpExpr *)c;
+			::Node *a = (::Node *)linitial(op->args);
+			::Node *b = (::Node *)lsecond(op->args);
+			if (IsA(a, Var) && IsA(b, Var)) {
+				Var *va = (Var *)a;
+				Var *vb = (Var *)b;
+				if (va->varlevelsup == 1 && vb->varlevelsup == 0) {
+					std::swap(va, vb);
+				}
+				if (va->varlevelsup == 0 && vb->varlevelsup == 1 && va->varattno > 0 &&
+				    vb->varattno > 0 && va->vartype == vb->vartype &&
+				    va->varcollid == vb->varcollid && Mergeable(op->opno, va->vartype)) {
+					inner = va;
+					shape->outer = (Var *)copyObjectImpl(vb);
+					shape->outer->varlevelsup = 0;
+					continue;
+				}
+			}
+		}
+		rest = lappend(rest, c);
+	}
+	if (shape->outer == nullptr) {
+		return false;
+	}
+	s->jointree->quals = (::Node *)make_ands_explicit(rest);
+	if (contain_vars_of_level((::Node *)s, 1)) {
+		return false; // correlated otherwise too
+	}
+	s->targetList =
+	    list_make1(makeTargetEntry((Expr *)copyObjectImpl(inner), 1, pstrdup("__pgt_c1"), false));
+	s->sortClause = NIL;
+	s->hasSubLinks = checkExprHasSubLink((::Node *)s->jointree);
+	shape->inner = s;
+	return true;
+}
+
+// x IN (S): S uncorrelated with one output column of x's type. PG regime.
+bool InShape(SubLink *sl, SemiShape *shape) {
+	if (sl->testexpr == nullptr || !IsA(sl->testexpr, OpExpr)) {
+		return false;
+	}
+	OpExpr *op = (OpExpr *)sl->testexpr;
+	if (list_length(op->args) != 2 || !IsA(linitial(op->args), Var) ||
+	    !IsA(lsecond(op->args), Param)) {
+		return false;
+	}
+	Var *x = (Var *)linitial(op->args);
+	Param *p = (Param *)lsecond(op->args);
+	Query *s = (Query *)sl->subselect;
+	if (x->varlevelsup != 0 || x->varattno <= 0 || p->paramtype != x->vartype ||
+	    p->paramcollid != x->varcollid || !Mergeable(op->opno, x->vartype) ||
+	    contain_vars_of_level((::Node *)s, 1)) {
+		return false;
+	}
+	shape->outer = (Var *)copyObjectImpl(x);
+	shape->inner = (Query *)copyObjectImpl(s);
+	return true;
+}
+
+// The level's WHERE: one conjunct EXISTS / NOT EXISTS / IN, the others without sublinks.
+bool FindShape(Query *q, SemiShape *shape) {
+	if (q->jointree == nullptr || checkExprHasSubLink((::Node *)q->targetList)) {
+		return false;
+	}
+	ListCell *lc;
+	foreach (lc, q->jointree->fromlist) {
+		if (checkExprHasSubLink((::Node *)lfirst(lc))) {
+			return false; // in a JOIN's ON
+		}
+	}
+	List *conjuncts = make_ands_implicit((Expr *)q->jointree->quals);
+	bool found = false;
+	foreach (lc, conjuncts) {
+		::Node *c = (::Node *)lfirst(lc);
+		if (!checkExprHasSubLink(c)) {
+			shape->other_quals = lappend(shape->other_quals, c);
+			continue;
+		}
+		if (found) {
+			return false; // several sublinks: recomputed
+		}
+		bool anti = false;
+		if (IsA(c, BoolExpr) && ((BoolExpr *)c)->boolop == NOT_EXPR) {
+			anti = true;
+			c = (::Node *)linitial(((BoolExpr *)c)->args);
+		}
+		if (!IsA(c, SubLink)) {
+			return false;
+		}
+		SubLink *sl = (SubLink *)c;
+		if (sl->subLinkType == EXISTS_SUBLINK) {
+			found = ExistsShape(sl, shape);
+		} else if (sl->subLinkType == ANY_SUBLINK && !anti) {
+			found = InShape(sl, shape); // NOT IN: NULL semantics, recomputed
+		}
+		if (!found) {
+			return false;
+		}
+		shape->anti = anti;
+	}
+	return found;
+}
+
+class SemiJoin : public Op {
+  public:
+	SemiJoin(Query *q, const SemiShape &shape, Builder &b)
+	    : Op(shape.anti ? "anti_join" : "semi_join"), anti_(shape.anti) {
+		columns = OutputColumns(q);
+		VarCollector vars{NIL};
+		PgCall([&] { (void)CollectVars((::Node *)q->targetList, &vars); });
+		Query *x = PgCall([&] {
+			Query *out = (Query *)copyObjectImpl(q);
+			out->jointree->quals = (::Node *)make_ands_explicit(shape.other_quals);
+			out->hasSubLinks = false;
+			out->sortClause = NIL;
+			List *tl = list_make1(makeTargetEntry((Expr *)copyObjectImpl(shape.outer), 1,
+			                                      pstrdup("__pgt_c1"), false));
+			AttrNumber resno = 2;
+			ListCell *lc;
+			foreach (lc, vars.vars) {
+				tl = lappend(tl, makeTargetEntry((Expr *)copyObjectImpl(lfirst(lc)), resno,
+				                                 psprintf("__pgt_c%d", resno), false));
+				resno++;
+			}
+			out->targetList = tl;
+			return out;
+		});
+		children.push_back(b.Build(x));
+		children.push_back(b.Build(shape.inner));
+		for (const auto &c : children) {
+			leaves.insert(leaves.end(), c->leaves.begin(), c->leaves.end());
+		}
+		key_ = Column{"", shape.outer->vartype, shape.outer->vartypmod, shape.outer->varcollid};
+		op_ = EqualityOperator(key_.type);
+		if (op_.empty()) {
+			Reject("join keys of a type without equality");
+		}
+		template_ = SingleInputLevel(q, vars.vars, 1);
+	}
+
+	bool Unit(Mode mode) const override {
+		return mode != Mode::kDelta;
+	}
+
+  protected:
+	std::string Generate(Mode mode) override {
+		if (mode != Mode::kDelta) {
+			return Over(ParseOne(Filtered(mode, "")));
+		}
+		std::string k = KeyCte();
+		std::string keys = "SELECT DISTINCT u.__pgt_c1 FROM (SELECT d.__pgt_c1 FROM " +
+		                   From(*children[0], Mode::kDelta, "d") +
+		                   " UNION ALL SELECT d.__pgt_c1 FROM " +
+		                   From(*children[1], Mode::kDelta, "d") + ") AS u(__pgt_c1)";
+		std::size_t n = columns.size();
+		std::vector<std::string> cols;
+		for (std::size_t i = 0; i < n; i++) {
+			cols.push_back("__pgt_c" + std::to_string(i + 1));
+		}
+		std::string new_sql = Over(ParseInCteScope(k, keys, Filtered(Mode::kNew, k)));
+		std::string old_sql = Over(ParseInCteScope(k, keys, Filtered(Mode::kOld, k)));
+		std::string rows = "SELECT " + Names(n, true, "p") + " FROM (" + new_sql + ") AS p(" +
+		                   Names(n, true) + ") UNION ALL SELECT " + Prefix(Names(n, false, "o")) +
+		                   "-o.__pgt_w FROM (" + old_sql + ") AS o(" + Names(n, true) + ")";
+		return "WITH " + k + " AS MATERIALIZED (\n" + keys + "\n) " +
+		       NetByIdentity(rows, cols, KindsOf(columns));
+	}
+
+  private:
+	// The rows of X (plain) with (without) a match in I, restricted to the keys in k when given.
+	std::string Filtered(Mode mode, const std::string &k) {
+		Op &x = *children[0];
+		Op &i = *children[1];
+		std::string inner = "SELECT 1 FROM (" + Bag(i, mode) + ") AS i(" +
+		                    Names(i.columns.size(), false) + ") WHERE i.__pgt_c1 " + op_ +
+		                    " f.__pgt_c1";
+		std::string where = std::string(anti_ ? "NOT " : "") + "EXISTS (" + inner + ")";
+		if (!k.empty()) {
+			where += " AND " + KeyPredicateOn({"f.__pgt_c1"}, k, {key_});
+		}
+		return "SELECT f.* FROM (" + Bag(x, mode) + ") AS f(" + Names(x.columns.size(), false) +
+		       ") WHERE " + where;
+	}
+
+	std::string Over(Query *input) {
+		Query *copy = (Query *)PgCall([&] { return copyObjectImpl(template_); });
+		RangeTblEntry *rte = PgCall([&] { return (RangeTblEntry *)linitial(copy->rtable); });
+		ReplaceRte(rte, input, children[0]->columns.size(), false);
+		return Deparse(copy);
+	}
+
+	bool anti_;
+	Column key_{};
+	std::string op_;
+	Query *template_;
+};
+
+std::unique_ptr<Op> LowerSemiJoin(Query *q, Builder &b) {
+	if (q->setOperations != nullptr || q->hasAggs || q->groupClause != NIL ||
+	    q->distinctClause != NIL || q->havingQual != nullptr || !q->hasSubLinks ||
+	    HasOuterJoin(q)) {
+		return nullptr;
+	}
+	SemiShape shape;
+	if (!PgCall([&] { return FindShape(q, &shape); })) {
+		return nullptr;
+	}
+	return std::make_unique<SemiJoin>(q, shape, b);
+}
+
+} // namespace
+
+PGT_IVM_LOWERING(semi_join, 45, LowerSemiJoin);
+
+} // namespace pgtrickle::ivm
