@@ -68,9 +68,11 @@ std::string Op::Describe() const {
 	return out;
 }
 
-void CheckLevel(Query *q) {
-	if (q->hasWindowFuncs) {
-		Reject("window functions");
+void CheckLevel(Query *q, bool whole) {
+	if (whole && OrderSensitiveWindows(q)) {
+		Reject("window functions whose result depends on the order of rows that tie in their "
+		       "ORDER BY, inside a subquery evaluated as a whole (in an expression, under an "
+		       "outer join or in LATERAL)");
 	}
 	if (q->hasTargetSRFs) {
 		Reject("set-returning functions in the select list");
@@ -140,7 +142,7 @@ bool HasOuterJoin(Query *q) {
 }
 
 std::unique_ptr<Op> Builder::Build(Query *q) {
-	CheckLevel(q);
+	CheckLevel(q, /*whole=*/false);
 	for (const auto &reg : Registry()) {
 		if (auto op = reg.lower(q, *this)) {
 			return op;
@@ -309,6 +311,7 @@ std::unique_ptr<Op> BuildPlan(Query *top, Builder &b) {
 	if (root->leaves.empty()) {
 		Reject("a query without source tables");
 	}
+	CheckOrderSensitiveWindows(*root);
 	return root;
 }
 
