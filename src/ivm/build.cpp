@@ -95,15 +95,13 @@ void CheckLevel(Query *q, bool whole) {
 		switch (rte->rtekind) {
 		case RTE_RELATION:
 		case RTE_JOIN:
+		case RTE_SUBQUERY: // LATERAL ones too (op_lateral.cpp)
+		case RTE_FUNCTION: // set-returning functions (op_lateral.cpp)
+		case RTE_VALUES:   // (op_lateral.cpp)
 			break;
-		case RTE_SUBQUERY:
-			if (!rte->lateral) {
-				break;
-			}
-			[[fallthrough]];
 		default:
-			Reject("FROM items other than tables, views, subqueries and joins (functions, VALUES, "
-			       "LATERAL)");
+			Reject("FROM items other than tables, views, subqueries, joins, functions and VALUES "
+			       "(table functions such as XMLTABLE, named tuplestores)");
 		}
 	}
 }
