@@ -83,9 +83,6 @@ void CheckLevel(Query *q, bool whole) {
 	if (q->hasDistinctOn) {
 		Reject("DISTINCT ON");
 	}
-	if (q->groupingSets != NIL) {
-		Reject("GROUPING SETS/ROLLUP/CUBE");
-	}
 	if (q->cteList != NIL) {
 		Reject("WITH RECURSIVE");
 	}
