@@ -440,6 +440,6 @@ std::unique_ptr<Op> LowerLateral(Query *q, Builder &b) {
 
 } // namespace
 
-PGT_IVM_LOWERING(lateral, 45, LowerLateral);
+PGT_IVM_LOWERING(lateral, 38, LowerLateral);
 
 } // namespace pgtrickle::ivm
