@@ -83,7 +83,7 @@ void CheckLevel(Query *q, bool whole) {
 	if (q->hasDistinctOn) {
 		Reject("DISTINCT ON");
 	}
-	if (q->cteList != NIL) {
+	if (q->cteList != NIL && !IsRecursiveWrapper(q)) {
 		Reject("WITH RECURSIVE");
 	}
 	ListCell *lc;
@@ -95,6 +95,7 @@ void CheckLevel(Query *q, bool whole) {
 		case RTE_SUBQUERY: // LATERAL ones too (op_lateral.cpp)
 		case RTE_FUNCTION: // set-returning functions (op_lateral.cpp)
 		case RTE_VALUES:   // (op_lateral.cpp)
+		case RTE_CTE:      // only recursive ones are left, in their wrapper (op_recursive.cpp)
 			break;
 		default:
 			Reject("FROM items other than tables, views, subqueries, joins, functions and VALUES "
@@ -176,9 +177,8 @@ struct CteScope {
 bool InlineWalker(::Node *node, CteScope *scope);
 
 void InlineQuery(Query *q, CteScope *scope) {
-	if (q->hasRecursive) {
-		scope->recursive = true;
-		return;
+	if (IsRecursiveWrapper(q)) {
+		return; // a recursive CTE kept as such (op_recursive.cpp)
 	}
 	scope->stack.push_back(q->cteList);
 	ListCell *lc;
@@ -202,6 +202,10 @@ void InlineQuery(Query *q, CteScope *scope) {
 		}
 		if (found == nullptr || !IsA(found->ctequery, Query)) {
 			scope->failed_lookup = true;
+			continue;
+		}
+		if (found->cterecursive) {
+			WrapRecursiveCte(rte, ctes, found);
 			continue;
 		}
 		Query *sub = (Query *)copyObjectImpl(found->ctequery);
@@ -240,6 +244,9 @@ bool ClearCtesWalker(::Node *node, void *ctx) {
 	}
 	if (IsA(node, Query)) {
 		Query *q = (Query *)node;
+		if (IsRecursiveWrapper(q)) {
+			return false;
+		}
 		q->cteList = NIL;
 		return query_tree_walker(q, (bool (*)())ClearCtesWalker, ctx, QTW_IGNORE_CTE_SUBQUERIES);
 	}

@@ -20,6 +20,11 @@ void CheckLevel(Query *q, bool whole = true);
 bool OrderSensitiveWindows(Query *q);
 void CheckOrderSensitiveWindows(Op &root);
 
+// op_recursive.cpp: a reference to a recursive CTE becomes a subquery "WITH RECURSIVE ... SELECT *
+// FROM r" (a wrapper, lowered by the recursive operator; PG regime).
+void WrapRecursiveCte(RangeTblEntry *rte, List *ctes, CommonTableExpr *cte);
+bool IsRecursiveWrapper(Query *q);
+
 // Whether the join tree has a join other than INNER (LEFT/RIGHT/FULL).
 bool HasOuterJoin(Query *q);
 
