@@ -155,6 +155,13 @@ void WrapRecursiveCte(RangeTblEntry *rte, List *ctes, CommonTableExpr *cte) {
 	w->canSetTag = false; // marks the wrapper (IsRecursiveWrapper)
 	w->hasRecursive = true;
 	w->cteList = (List *)copyObjectImpl(ctes);
+	// SEARCH and CYCLE were rewritten into the CTE's query by the rewriter (its columns are
+	// computed there): printing the clauses too would define their columns twice.
+	ListCell *c;
+	foreach (c, w->cteList) {
+		((CommonTableExpr *)lfirst(c))->search_clause = nullptr;
+		((CommonTableExpr *)lfirst(c))->cycle_clause = nullptr;
+	}
 	RangeTblEntry *ref = (RangeTblEntry *)copyObjectImpl(rte);
 	ref->ctelevelsup = 0;
 	ref->alias = nullptr;

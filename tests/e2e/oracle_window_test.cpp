@@ -1,7 +1,7 @@
 // Randomized DIFFERENTIAL-vs-query oracle for the operators of issue 12: window functions
 // (op_window.cpp), LATERAL functions and subqueries (op_lateral.cpp), grouping sets
-// (op_grouping_sets.cpp), alone and composed with each other and with the engine's joins,
-// aggregates and stream tables over stream tables.
+// (op_grouping_sets.cpp), WITH RECURSIVE (op_recursive.cpp), alone and composed with each other and
+// with the engine's joins, aggregates and stream tables over stream tables.
 //
 // Each cycle runs random INSERT/UPDATE/DELETE statements on the sources in one transaction
 // (duplicates, NULLs in every column, rows moving between partitions, whole partitions and whole
@@ -388,7 +388,40 @@ const std::vector<WShape> &ComposedShapes() {
 	return shapes;
 }
 
+// WITH RECURSIVE, alone and composed: reachability over wi (gid -> x, cycles included, UNION),
+// a depth-bounded hierarchy over wt (p -> id, UNION ALL, duplicates multiply the paths), roots
+// and whole groups deleted by the workload.
+const std::vector<WShape> &RecursiveShapes() {
+	static const std::vector<WShape> shapes = {
+	    {"or_reach", "WITH RECURSIVE reach(a, b) AS (SELECT gid, x FROM wi UNION SELECT r.a, i.x "
+	                 "FROM reach r JOIN wi i ON i.gid = r.b) SELECT * FROM reach"},
+	    {"or_tree", "WITH RECURSIVE t(id, root, depth) AS (SELECT id, id, 0 FROM wt WHERE p IS "
+	                "NULL UNION ALL SELECT w.id, t.root, t.depth + 1 FROM wt w JOIN t ON w.p = "
+	                "t.id WHERE t.depth < 3) SELECT * FROM t"},
+	    {"or_reach_counts", "WITH RECURSIVE reach(a, b) AS (SELECT gid, x FROM wi UNION SELECT "
+	                        "r.a, i.x FROM reach r JOIN wi i ON i.gid = r.b) SELECT a, count(*) "
+	                        "AS n FROM reach GROUP BY a"},
+	    {"or_tree_join", "WITH RECURSIVE t(id, depth) AS (SELECT id, 0 FROM wt WHERE p IS NULL "
+	                     "UNION SELECT w.id, t.depth + 1 FROM wt w JOIN t ON w.p = t.id WHERE "
+	                     "t.depth < 4) SELECT t.id, t.depth, i.name FROM t JOIN wi i ON i.gid = "
+	                     "t.id"},
+	    {"or_tree_window",
+	     "WITH RECURSIVE t(id, root, depth) AS (SELECT id, id, 0 FROM wt WHERE "
+	     "p IS NULL UNION SELECT w.id, t.root, t.depth + 1 FROM wt w JOIN t ON "
+	     "w.p = t.id WHERE t.depth < 3) SELECT root, id, depth, dense_rank() OVER "
+	     "(PARTITION BY root ORDER BY depth) AS r FROM t"},
+	    {"or_cycle", "WITH RECURSIVE walk(a, b) AS (SELECT gid, x FROM wi WHERE gid < 5 UNION ALL "
+	                 "SELECT i.gid, i.x FROM walk w JOIN wi i ON i.gid = w.b) CYCLE a SET looped "
+	                 "USING path SELECT a, b, looped FROM walk"},
+	};
+	return shapes;
+}
+
 class OracleWindow : public OracleWindowBase {};
+
+TEST_F(OracleWindow, Recursive) {
+	Run(WSeed() + 104, WCycles(20), RecursiveShapes());
+}
 
 TEST_F(OracleWindow, WindowFunctions) {
 	Run(WSeed() + 100, WCycles(20), WindowShapes());
