@@ -59,7 +59,7 @@ SELECT pgtrickle.create_stream_table('err_new', 'SELECT id FROM err_src LIMIT 1'
                                      refresh_mode => 'DIFFERENTIAL');
 \echo :SQLSTATE
 SELECT pgtrickle.create_stream_table('err_new',
-    'SELECT id, row_number() OVER (ORDER BY id) AS rn FROM err_src', refresh_mode => 'DIFFERENTIAL');
+    'SELECT id, lag(v) OVER (ORDER BY id) AS rn FROM err_src', refresh_mode => 'DIFFERENTIAL');
 \echo :SQLSTATE
 SELECT pgtrickle.alter_stream_table('err_st', refresh_mode => 'DIFFERENTIAL',
                                     query => 'SELECT DISTINCT ON (v) id, v FROM err_src');

@@ -68,9 +68,11 @@ std::string Op::Describe() const {
 	return out;
 }
 
-void CheckLevel(Query *q) {
-	if (q->hasWindowFuncs) {
-		Reject("window functions");
+void CheckLevel(Query *q, bool whole) {
+	if (whole && OrderSensitiveWindows(q)) {
+		Reject("window functions whose result depends on the order of rows that tie in their "
+		       "ORDER BY, inside a subquery evaluated as a whole (in an expression, under an "
+		       "outer join or in LATERAL)");
 	}
 	if (q->hasTargetSRFs) {
 		Reject("set-returning functions in the select list");
@@ -81,10 +83,7 @@ void CheckLevel(Query *q) {
 	if (q->hasDistinctOn) {
 		Reject("DISTINCT ON");
 	}
-	if (q->groupingSets != NIL) {
-		Reject("GROUPING SETS/ROLLUP/CUBE");
-	}
-	if (q->cteList != NIL) {
+	if (q->cteList != NIL && !IsRecursiveWrapper(q)) {
 		Reject("WITH RECURSIVE");
 	}
 	ListCell *lc;
@@ -93,15 +92,14 @@ void CheckLevel(Query *q) {
 		switch (rte->rtekind) {
 		case RTE_RELATION:
 		case RTE_JOIN:
+		case RTE_SUBQUERY: // LATERAL ones too (op_lateral.cpp)
+		case RTE_FUNCTION: // set-returning functions (op_lateral.cpp)
+		case RTE_VALUES:   // (op_lateral.cpp)
+		case RTE_CTE:      // only recursive ones are left, in their wrapper (op_recursive.cpp)
 			break;
-		case RTE_SUBQUERY:
-			if (!rte->lateral) {
-				break;
-			}
-			[[fallthrough]];
 		default:
-			Reject("FROM items other than tables, views, subqueries and joins (functions, VALUES, "
-			       "LATERAL)");
+			Reject("FROM items other than tables, views, subqueries, joins, functions and VALUES "
+			       "(table functions such as XMLTABLE, named tuplestores)");
 		}
 	}
 }
@@ -140,7 +138,7 @@ bool HasOuterJoin(Query *q) {
 }
 
 std::unique_ptr<Op> Builder::Build(Query *q) {
-	CheckLevel(q);
+	CheckLevel(q, /*whole=*/false);
 	for (const auto &reg : Registry()) {
 		if (auto op = reg.lower(q, *this)) {
 			return op;
@@ -179,9 +177,8 @@ struct CteScope {
 bool InlineWalker(::Node *node, CteScope *scope);
 
 void InlineQuery(Query *q, CteScope *scope) {
-	if (q->hasRecursive) {
-		scope->recursive = true;
-		return;
+	if (IsRecursiveWrapper(q)) {
+		return; // a recursive CTE kept as such (op_recursive.cpp)
 	}
 	scope->stack.push_back(q->cteList);
 	ListCell *lc;
@@ -205,6 +202,10 @@ void InlineQuery(Query *q, CteScope *scope) {
 		}
 		if (found == nullptr || !IsA(found->ctequery, Query)) {
 			scope->failed_lookup = true;
+			continue;
+		}
+		if (found->cterecursive) {
+			WrapRecursiveCte(rte, ctes, found);
 			continue;
 		}
 		Query *sub = (Query *)copyObjectImpl(found->ctequery);
@@ -243,6 +244,9 @@ bool ClearCtesWalker(::Node *node, void *ctx) {
 	}
 	if (IsA(node, Query)) {
 		Query *q = (Query *)node;
+		if (IsRecursiveWrapper(q)) {
+			return false;
+		}
 		q->cteList = NIL;
 		return query_tree_walker(q, (bool (*)())ClearCtesWalker, ctx, QTW_IGNORE_CTE_SUBQUERIES);
 	}
@@ -309,6 +313,7 @@ std::unique_ptr<Op> BuildPlan(Query *top, Builder &b) {
 	if (root->leaves.empty()) {
 		Reject("a query without source tables");
 	}
+	CheckOrderSensitiveWindows(*root);
 	return root;
 }
 
