@@ -564,6 +564,23 @@ void ClusterTest::EnsureExtension() {
 	conn_->Exec("CREATE EXTENSION IF NOT EXISTS pg_trickle");
 }
 
+std::string IdentityDiff(Conn &conn, const std::string &left, const std::string &right) {
+	Rows rows = conn.Query("SELECT coalesce(l.r, r.r), coalesce(l.n, 0), coalesce(r.n, 0) FROM "
+	                       "(SELECT __o::text COLLATE \"C\" AS r, count(*) AS n FROM (" +
+	                       left +
+	                       ") __o GROUP BY 1) l FULL JOIN "
+	                       "(SELECT __o::text COLLATE \"C\" AS r, count(*) AS n FROM (" +
+	                       right +
+	                       ") __o GROUP BY 1) r ON l.r = r.r "
+	                       "WHERE l.n IS DISTINCT FROM r.n ORDER BY 1 LIMIT 40");
+	std::ostringstream out;
+	for (const auto &row : rows) {
+		out << "  stream table has " << *row[1] << ", query has " << *row[2] << ": " << *row[0]
+		    << "\n";
+	}
+	return out.str();
+}
+
 std::string Format(const Rows &rows) {
 	std::ostringstream out;
 	for (const Row &row : rows) {

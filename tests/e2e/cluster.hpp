@@ -154,6 +154,14 @@ bool WaitFor(const std::function<bool()> &condition, std::chrono::milliseconds d
 // Query rows, one per line as "  (a, b, NULL)", for assertion messages.
 std::string Format(const Rows &rows);
 
+// Compares the results of two queries BY IDENTITY, as multisets: each row becomes its text form
+// (run it on a connection with extra_float_digits = 3, so that float8 keeps its exact digits and
+// -0; numeric keeps its scale, text its bytes whatever the collation) and both sides are counted
+// per text. Never a type's `=` (EXCEPT ALL would call 1.0 and 1.00, 'a' and 'A' under a
+// case-insensitive collation the same). Returns "" when they are equal, else up to 40 differing
+// rows, one per line: "  stream table has N, query has M: (row)" (`left` is the stream table).
+std::string IdentityDiff(Conn &conn, const std::string &left, const std::string &right);
+
 // The cluster shared by every test of this binary (started by the global test environment).
 Cluster &GlobalCluster();
 
