@@ -3,9 +3,9 @@
 -- Run after schema.sql (which creates the eight tables in the current schema); then
 --     SELECT tpch.generate(sf => 0.01, seed => 1);   -- load
 --     (constraints.sql)                                -- foreign keys, indexes, ANALYZE
---     SELECT tpch.rf1(0.001, seed, cycle);             -- insert 0.1 % new orders with lineitems
+--     SELECT tpch.rf1(0.001, cycle);                   -- insert 0.1 % new orders with lineitems
 --     SELECT tpch.rf2(0.001);                          -- delete the 0.1 % oldest orders
---     SELECT tpch.updates(0.001, seed, cycle);         -- the update stream (see below)
+--     SELECT tpch.updates(0.001, cycle);               -- the update stream (see below)
 --
 -- Determinism: every random value is a hash of (seed, stream, key) through hashint8extended, never
 -- random(), so a given seed and scale factor give the same rows whatever the plan, the order of
@@ -113,7 +113,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 BEGIN ATOMIC
     SELECT okey, pk::int, tpch.partsupp_suppkey(pk, tpch.rnd(seed, 21, lk, 0, 3), nsupp)::int,
            ln::int, qty, qty * tpch.retailprice(pk),
-           tpch.rnd(seed, 22, lk, 0, 10)::numeric / 100, tpch.rnd(seed, 23, lk, 0, 8)::numeric / 100,
+           tpch.rnd(seed, 22, lk, 0, 10)::numeric / 100,
+           tpch.rnd(seed, 23, lk, 0, 8)::numeric / 100,
            CASE WHEN rdate <= date '1995-06-17'
                 THEN (ARRAY['R', 'A'])[tpch.rnd(seed, 24, lk, 1, 2)] ELSE 'N' END,
            CASE WHEN sdate > date '1995-06-17' THEN 'O' ELSE 'F' END,
