@@ -16,10 +16,13 @@
 # action the history recorded, and the median ratio of the DIFFERENTIAL queries.
 #
 # The refreshes run with pg_trickle.differential_max_change_ratio = 1000 (DIFFERENTIAL stays
-# DIFFERENTIAL whatever the share of changed rows); the scheduler is off.
+# DIFFERENTIAL whatever the share of changed rows); the scheduler is off. A stream-table refresh
+# that takes longer than BENCH_TIMEOUT seconds is cancelled (statement_timeout) and shown as
+# ">BENCH_TIMEOUT s" (its changes stay pending for the next cycle); 0 means no limit.
 #
 # Environment: BENCH_SF (1), BENCH_SEED (1), BENCH_RATES ("0.1 1", percent of the orders),
-# BENCH_WARMUP (1), BENCH_REPEATS (3), BENCH_QUERIES ("1 2 ... 22"), plus those of bench/lib.sh.
+# BENCH_WARMUP (1), BENCH_REPEATS (3), BENCH_QUERIES ("1 2 ... 22"), BENCH_TIMEOUT (0), plus those
+# of bench/lib.sh.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$HERE/../lib.sh"
@@ -30,6 +33,7 @@ RATES=${BENCH_RATES:-"0.1 1"}
 WARMUP=${BENCH_WARMUP:-1}
 REPEATS=${BENCH_REPEATS:-3}
 QUERIES=${BENCH_QUERIES:-$(seq -s ' ' 1 22)}
+TIMEOUT=${BENCH_TIMEOUT:-0}
 
 bench_start_cluster "pg_trickle.enabled = off"
 echo "tpch: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(bench_psql_val "SHOW server_version")," \
@@ -97,6 +101,23 @@ check_identity() { # q -> number of rows whose count differs between st_qNN and 
 	  WHERE l.c IS DISTINCT FROM r.c"
 }
 
+# Like bench_timed_sql (lib.sh), under statement_timeout = TIMEOUT; a cancelled statement echoes
+# "@TIMEOUT tag".
+timed_refresh() {
+	cat <<SQL
+SET statement_timeout = '${TIMEOUT}s';
+SELECT split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint AS pgt_c0 \\gset
+\\echo @@ $1
+$2
+\\if :ERROR
+\\echo @TIMEOUT $1
+\\endif
+RESET statement_timeout;
+SELECT round((split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint - :pgt_c0) / 1e6, 3) AS pgt_cpu \\gset
+\\echo @CPU $1 :pgt_cpu
+SQL
+}
+
 MISMATCH=0
 for rate in $RATES; do
 	fraction=$(awk -v r="$rate" 'BEGIN { printf "%g", r / 100 }')
@@ -107,13 +128,16 @@ for rate in $RATES; do
 			-c "SELECT tpch.updates($fraction, $c)" -c "COMMIT" >/dev/null
 		te=$(date +%s%N)
 		script="\\o /dev/null
+\\set ON_ERROR_STOP 0
 \\timing on"
 		for q in $QUERIES; do
 			n=$(qname "$q")
-			script+=$'\n'"$(bench_timed_sql "st_$q" "SELECT pgtrickle.refresh_stream_table('st_$n');")"
+			script+=$'\n'"$(timed_refresh "st_$q" "SELECT pgtrickle.refresh_stream_table('st_$n');")"
 			script+=$'\n'"$(bench_timed_sql "mv_$q" "REFRESH MATERIALIZED VIEW mv_$n;")"
 		done
-		out=$(bench_psql <<<"$script" | bench_parse_timed)
+		raw=$(bench_psql <<<"$script" 2>&1)
+		out=$(bench_parse_timed <<<"$raw")
+		timedout=$(awk '/^@TIMEOUT / { print $2 }' <<<"$raw")
 		measured=$((cycle > WARMUP))
 		line="rate $rate% cycle $cycle"
 		[[ $measured == 1 ]] || line+=" (warm-up)"
@@ -124,6 +148,11 @@ for rate in $RATES; do
 				$1 == s { sw = $2; sc = $3 } $1 == m { mw = $2; mc = $3 }
 				END { print sw, sc, mw, mc }' <<<"$out")
 			action=$(last_action "st_$(qname "$q")")
+			if grep -qx "st_$q" <<<"$timedout"; then
+				sw=$((TIMEOUT * 1000))
+				sc=$sw
+				action=TIMEOUT
+			fi
 			if [[ $measured == 1 ]]; then echo "$rate $q $sw $sc $mw $mc $action" >>"$RAW"; fi
 			line+=" Q$q $(printf '%.0f' "$sw")/$(printf '%.0f' "$mw")"
 		done
@@ -159,9 +188,16 @@ for rate in $RATES; do
 		mw=$(bench_median "${MW[@]}")
 		mc=$(bench_median "${MC[@]}")
 		ratio=$(bench_ratio "$mw" "$sw")
-		if [[ ${MODE[$q]} == DIFFERENTIAL ]]; then ratios+=("$ratio"); fi
-		printf '| Q%02d   | %-12s | %-12s | %12.1f | %12.1f | %9s | %9s |\n' "$q" "${MODE[$q]}" \
-			"$actions" "$sw" "$mw" "$ratio" "$(bench_ratio "$mc" "$sc")"
+		if [[ ${MODE[$q]} == DIFFERENTIAL ]]; then ratios+=("$ratio"); fi # upper bound on timeout
+		swt=$(printf '%.1f' "$sw")
+		cratio=$(bench_ratio "$mc" "$sc")
+		if [[ $actions == *TIMEOUT* ]]; then # at least one refresh was cancelled at the limit
+			swt=">$swt"
+			ratio="<$ratio"
+			cratio="<$cratio"
+		fi
+		printf '| Q%02d   | %-12s | %-12s | %12s | %12.1f | %9s | %9s |\n' "$q" "${MODE[$q]}" \
+			"$actions" "$swt" "$mw" "$ratio" "$cratio"
 	done
 	if [[ ${#ratios[@]} -gt 0 ]]; then
 		echo "DIFFERENTIAL queries (${#ratios[@]}): median matview/refresh $(bench_median "${ratios[@]}")x," \
