@@ -160,6 +160,11 @@ for rate in $RATES; do
 	done
 	for q in $QUERIES; do
 		[[ ${MODE[$q]} == DIFFERENTIAL ]] || continue
+		# A stream table whose last refresh was cancelled is behind its query by design.
+		if awk -v r="$rate" -v q="$q" '$1 == r && $2 == q && $7 == "TIMEOUT" { f = 1 } END { exit !f }' "$RAW"; then
+			echo "not checked: Q$q (a refresh was cancelled at the time limit at $rate %)"
+			continue
+		fi
 		d=$(check_identity "$q")
 		if [[ $d != 0 ]]; then
 			echo "MISMATCH: Q$q differs from its query in $d rows after the $rate % cycles"
