@@ -118,6 +118,10 @@ SELECT round((split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint -
 SQL
 }
 
+ratio3() { # A / B with 3 significant digits ("-" when B is 0): DIFFERENTIAL can be 100x slower
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b+0 == 0) print "-"; else printf "%.3g\n", a/b }'
+}
+
 MISMATCH=0
 for rate in $RATES; do
 	fraction=$(awk -v r="$rate" 'BEGIN { printf "%g", r / 100 }')
@@ -192,10 +196,10 @@ for rate in $RATES; do
 		sc=$(bench_median "${SC[@]}")
 		mw=$(bench_median "${MW[@]}")
 		mc=$(bench_median "${MC[@]}")
-		ratio=$(bench_ratio "$mw" "$sw")
+		ratio=$(ratio3 "$mw" "$sw")
 		if [[ ${MODE[$q]} == DIFFERENTIAL ]]; then ratios+=("$ratio"); fi # upper bound on timeout
 		swt=$(printf '%.1f' "$sw")
-		cratio=$(bench_ratio "$mc" "$sc")
+		cratio=$(ratio3 "$mc" "$sc")
 		if [[ $actions == *TIMEOUT* ]]; then # at least one refresh was cancelled at the limit
 			swt=">$swt"
 			ratio="<$ratio"
