@@ -120,7 +120,8 @@ SELECT pgtrickle.resume_stream_table('dcl_big');
 SELECT pgtrickle.create_or_replace_stream_table('dcl_plain', 'SELECT 1 AS x');
 SELECT pgtrickle.create_or_replace_stream_table('dcl_big', 'SELECT 1 AS x', schedule => 'never');
 SELECT pgtrickle.create_or_replace_stream_table('dcl_big',
-    'SELECT id FROM dcl_orders ORDER BY id LIMIT 1', refresh_mode => 'DIFFERENTIAL');
+    'SELECT DISTINCT ON (customer) id FROM dcl_orders ORDER BY customer, id',
+    refresh_mode => 'DIFFERENTIAL');
 SELECT schedule, refresh_mode FROM dcl_state('dcl_big');
 -- Transactional: a replacement rolled back leaves the old definition and rows.
 BEGIN;

@@ -1,6 +1,7 @@
 // Defining-query analysis (see query_analysis.hpp).
 #include "analyze/query_analysis.hpp"
 
+#include "bridge/deparse.hpp"
 #include "bridge/guard.hpp"
 #include "bridge/search_path.hpp"
 #include "bridge/spi.hpp"
@@ -319,16 +320,8 @@ std::vector<OutputColumn> StorageColumns(Oid relid) {
 std::string DeparseTree(const std::string &tree) {
 	bridge::PinnedSearchPath pin;
 	const char *text = tree.c_str();
-	std::string sql = PgCall([&] {
-		Query *q = (Query *)stringToNode(text);
-		return pg_get_querydef(q, false);
-	});
-	std::size_t start = sql.find_first_not_of(" \n\t");
-	sql = start == std::string::npos ? std::string() : sql.substr(start);
-	while (!sql.empty() && (sql.back() == ';' || isspace(static_cast<unsigned char>(sql.back())))) {
-		sql.pop_back();
-	}
-	return sql;
+	Query *q = PgCall([&] { return (Query *)stringToNode(text); });
+	return bridge::DeparseQuery(q);
 }
 
 } // namespace pgtrickle::analyze

@@ -1,6 +1,7 @@
 // SQL building blocks shared by the operators (see sql.hpp).
 #include "ivm/sql.hpp"
 
+#include "bridge/deparse.hpp"
 #include "bridge/guard.hpp"
 
 extern "C" {
@@ -49,7 +50,7 @@ Query *ParseInCteScope(const std::string &cte_name, const std::string &cte_sql,
 }
 
 std::string Deparse(Query *q) {
-	return std::string(PgCall([&] { return pg_get_querydef(q, false); }));
+	return bridge::DeparseQuery(q);
 }
 
 std::string Names(std::size_t n, bool weight, const std::string &alias) {

@@ -21,7 +21,7 @@ Query *ParseOne(const std::string &sql);
 // the text it finally produces). C++ regime.
 Query *ParseInCteScope(const std::string &cte_name, const std::string &cte_sql,
                        const std::string &body);
-// pg_get_querydef. C++ regime.
+// bridge::DeparseQuery (PostgreSQL's deparser, column references qualified). C++ regime.
 std::string Deparse(Query *q);
 
 // "__pgt_c1, ..., __pgt_cN" (plus ", __pgt_w" when weight), optionally prefixed "alias.".
