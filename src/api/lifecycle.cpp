@@ -269,6 +269,9 @@ void RefreshNow(const catalog::StreamTable &target, catalog::Initiator who) {
 }
 
 void RebindRestored(bool wait_quiet) {
+	if (!catalog::HasRebindColumn()) {
+		return; // a 0.1.0 catalog (before ALTER EXTENSION UPDATE): nothing was restored by 0.2.0
+	}
 	auto pending = SpiExec(
 	    "SELECT s.pgt_id, s.pgt_relid, c.relowner, s.pgt_schema, s.pgt_name, s.defining_query "
 	    "FROM pgtrickle.pgt_stream_tables s JOIN pg_catalog.pg_class c ON c.oid = s.pgt_relid "
@@ -323,10 +326,12 @@ void RebindRestored(bool wait_quiet) {
 }
 
 void RefreshDefiningTrees() {
-	auto rows = SpiExec("SELECT s.pgt_id, c.relowner, s.pgt_schema, s.pgt_name, s.defining_query, "
-	                    "s.defining_tree FROM pgtrickle.pgt_stream_tables s "
-	                    "JOIN pg_catalog.pg_class c ON c.oid = s.pgt_relid "
-	                    "WHERE NOT s.needs_rebind ORDER BY s.pgt_id");
+	auto rows = SpiExec(std::string("SELECT s.pgt_id, c.relowner, s.pgt_schema, s.pgt_name, "
+	                                "s.defining_query, s.defining_tree "
+	                                "FROM pgtrickle.pgt_stream_tables s "
+	                                "JOIN pg_catalog.pg_class c ON c.oid = s.pgt_relid ") +
+	                    (catalog::HasRebindColumn() ? "WHERE NOT s.needs_rebind " : "") +
+	                    "ORDER BY s.pgt_id");
 	for (const auto &row : rows.rows) {
 		Oid owner = static_cast<Oid>(std::stoul(*row[1]));
 		// A query that no longer analyzes keeps its tree: its refresh reports why.

@@ -14,6 +14,7 @@ extern "C" {
 #include "catalog/pg_class.h"
 #include "nodes/makefuncs.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 #include "utils/regproc.h"
 }
@@ -37,8 +38,25 @@ constexpr const char *kSelectColumns =
     " FROM pg_catalog.unnest(st.output_columns) WITH ORDINALITY AS u(c, o)), st.reinit_reason, "
     "(extract(epoch FROM st.reinit_requested_at) * 1000000)::bigint "
     "FROM pgtrickle.pgt_stream_tables st "
-    "JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid AND NOT st.needs_rebind "
+    "JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid ";
+constexpr const char *kNotRestoring = "AND NOT st.needs_rebind ";
+constexpr const char *kJoinNamespace =
     "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace ";
+
+} // namespace
+
+bool HasRebindColumn() {
+	return PgCall([] {
+		Oid nsp = get_namespace_oid("pgtrickle", true);
+		if (!OidIsValid(nsp)) {
+			return false;
+		}
+		Oid rel = get_relname_relid("pgt_stream_tables", nsp);
+		return OidIsValid(rel) && get_attnum(rel, "needs_rebind") != InvalidAttrNumber;
+	});
+}
+
+namespace {
 
 std::optional<TimestampUs> OptTs(const bridge::Value &v) {
 	if (!v) {
@@ -76,8 +94,9 @@ StreamTable FromRow(const bridge::Row &r) {
 }
 
 std::vector<StreamTable> Load(const std::string &where, const std::vector<bridge::Value> &args) {
-	auto rows = SpiExec(std::string(kSelectColumns) + where + " ORDER BY st.pgt_id", args,
-	                    bridge::CachedPlan());
+	std::string sql = std::string(kSelectColumns) + (HasRebindColumn() ? kNotRestoring : "") +
+	                  kJoinNamespace + where + " ORDER BY st.pgt_id";
+	auto rows = SpiExec(sql, args, bridge::CachedPlan());
 	std::vector<StreamTable> tables;
 	tables.reserve(rows.rows.size());
 	for (const auto &r : rows.rows) {

@@ -18,6 +18,11 @@ namespace pgtrickle::catalog {
 
 using TimestampUs = std::int64_t; // microseconds since the Unix epoch
 
+// Whether the catalog has pgt_stream_tables.needs_rebind (added by 0.2.0, for restores). The
+// library also serves a 0.1.0 catalog between the installation of a new package and ALTER
+// EXTENSION pg_trickle UPDATE. Syscache lookups only. May raise.
+bool HasRebindColumn();
+
 struct Dependency {
 	Oid relid;
 	std::string type; // TABLE, STREAM_TABLE, VIEW, MATVIEW, FOREIGN_TABLE

@@ -6,6 +6,7 @@
 extern "C" {
 #include "postgres.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "commands/trigger.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -46,8 +47,15 @@ bool IsLiveStreamTable(Oid relid) {
 	if (SPI_connect() != SPI_OK_CONNECT) {
 		elog(ERROR, "SPI_connect failed");
 	}
-	SPI_execute_with_args("SELECT 1 FROM pgtrickle.pgt_stream_tables "
-	                      "WHERE pgt_relid = $1 AND NOT needs_rebind",
+	// needs_rebind exists from 0.2.0 on (a 0.1.0 catalog until ALTER EXTENSION UPDATE).
+	Oid nsp = get_namespace_oid("pgtrickle", true);
+	Oid catalog_rel = OidIsValid(nsp) ? get_relname_relid("pgt_stream_tables", nsp) : InvalidOid;
+	bool restores = OidIsValid(catalog_rel) &&
+	                get_attnum(catalog_rel, "needs_rebind") != InvalidAttrNumber;
+	SPI_execute_with_args(restores ? "SELECT 1 FROM pgtrickle.pgt_stream_tables "
+	                                 "WHERE pgt_relid = $1 AND NOT needs_rebind"
+	                               : "SELECT 1 FROM pgtrickle.pgt_stream_tables "
+	                                 "WHERE pgt_relid = $1",
 	                      1, &argtype, &arg, nullptr, true, 1);
 	bool live = SPI_processed > 0;
 	SPI_finish();
