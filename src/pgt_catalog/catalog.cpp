@@ -40,8 +40,7 @@ constexpr const char *kSelectColumns =
     "FROM pgtrickle.pgt_stream_tables st "
     "JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid ";
 constexpr const char *kNotRestoring = "AND NOT st.needs_rebind ";
-constexpr const char *kJoinNamespace =
-    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace ";
+constexpr const char *kJoinNamespace = "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace ";
 
 } // namespace
 

@@ -108,6 +108,17 @@ ModeDecision DecideMode(const catalog::StreamTable &st) {
 		d.reason = "the query uses " + d.plan.reason + ", which DIFFERENTIAL does not maintain";
 		return d;
 	}
+	// AUTO does not pick a plan that recomputes a query level: it evaluates that level twice
+	// over its whole input (new and old contents of its tables) whenever one of them changed,
+	// and the old contents are not indexed, so a correlated subquery rescans them per outer row
+	// (TPC-H Q15, Q17, Q20, Q22 at SF 0.01: seconds to minutes, where FULL takes milliseconds).
+	// DIFFERENTIAL, chosen explicitly, still uses it.
+	if (st.mode == core::RefreshMode::kAuto &&
+	    d.plan.operators.find("recompute(") != std::string::npos) {
+		d.reason = "AUTO refreshes FULL: the DIFFERENTIAL plan recomputes a query level (" +
+		           d.plan.operators + "), which costs more than a FULL refresh";
+		return d;
+	}
 	if (!st.is_populated || st.needs_reinit) {
 		d.reason = st.needs_reinit ? "rebuilding (needs_reinit): " +
 		                                 st.reinit_reason.value_or("a source changed shape")

@@ -8,6 +8,12 @@
 // table is compared with its query BY IDENTITY, as a multiset (IdentityDiff of identity.hpp). No
 // DIFFERENTIAL stream table may fall back to a FULL refresh (refresh history).
 //
+// A query whose DIFFERENTIAL plan has a `recompute` operator (a query level evaluated over the new
+// and the old contents of its tables; explain_st's differential_operators) is switched to AUTO
+// after the DIFFERENTIAL create was accepted, and must then refresh FULL every cycle: AUTO does not
+// pick recompute (at SF 0.01 it takes seconds to over a minute per refresh for Q15, Q17, Q20, Q22,
+// see docs/sql-reference.md). PGT_TPCH_RECOMPUTE=1 keeps them DIFFERENTIAL (slow).
+//
 // kDifferentialToday lists the queries the engine maintains DIFFERENTIALly today: a listed query
 // that is refused (a regression) fails the test, and so does an unlisted query that is accepted,
 // so that the list follows the engine (add the query to it). A per-query summary is printed.
@@ -35,8 +41,9 @@
 namespace pgt::e2e {
 namespace {
 
-// The queries DIFFERENTIAL accepts today; the others are refused with 0A000 and run AUTO.
-const std::set<int> kDifferentialToday = {1, 5, 7, 8, 9, 12};
+// The queries DIFFERENTIAL accepts today (all 22); others would be refused with 0A000 and run AUTO.
+const std::set<int> kDifferentialToday = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11,
+                                          12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22};
 
 // Queries whose result may legitimately be empty at SF 0.01: Q18 keeps orders whose lineitems sum
 // to more than 300 units (57 orders at SF 1, none or one at SF 0.01).
@@ -91,6 +98,7 @@ struct Query {
 	std::string name; // stream table: tpch_qNN
 	std::string sql;
 	bool differential = false; // created DIFFERENTIAL
+	bool recompute = false;    // its plan has a recompute operator: switched to AUTO
 	std::string refusal;       // SQLSTATE and message of the DIFFERENTIAL refusal
 	long initial_rows = 0;
 	long final_rows = 0;
@@ -202,6 +210,15 @@ TEST_F(Tpch, TwentyTwoQueriesStayExactAcrossRefreshCycles) {
 			    << "Q" << q.number << " is now accepted in DIFFERENTIAL: add it to "
 			    << "kDifferentialToday in tests/e2e/tpch_test.cpp";
 		}
+		if (q.differential && Env("PGT_TPCH_RECOMPUTE", "0") != "1") {
+			std::string ops = cmp_->Scalar("SELECT value FROM pgtrickle.explain_st('" + q.name +
+			                               "') WHERE property = 'differential_operators'");
+			if (ops.find("recompute(") != std::string::npos) {
+				q.recompute = true;
+				conn_->Exec("SELECT pgtrickle.alter_stream_table('" + q.name +
+				            "', refresh_mode => 'AUTO')");
+			}
+		}
 		q.initial_rows = Rows(q.name);
 		if (kMayBeEmpty.count(q.number) == 0) {
 			EXPECT_GT(q.initial_rows, 0)
@@ -250,14 +267,18 @@ TEST_F(Tpch, TwentyTwoQueriesStayExactAcrossRefreshCycles) {
 	sum << line;
 	int n_diff = 0;
 	for (const Query &q : queries) {
-		n_diff += q.differential ? 1 : 0;
+		n_diff += q.differential && !q.recompute ? 1 : 0;
 		std::snprintf(line, sizeof line, "Q%02d   %-12s %8ld %8ld %5d %5d %7d  %s\n", q.number,
-		              q.differential ? "DIFFERENTIAL" : "AUTO", q.initial_rows, q.final_rows,
-		              q.diff_refreshes, q.full_refreshes, q.nodata_refreshes,
-		              q.failure.empty() ? "exact" : "WRONG");
+		              q.recompute      ? "AUTO(recomp)"
+		              : q.differential ? "DIFFERENTIAL"
+		                               : "AUTO",
+		              q.initial_rows, q.final_rows, q.diff_refreshes, q.full_refreshes,
+		              q.nodata_refreshes, q.failure.empty() ? "exact" : "WRONG");
 		sum << line;
 	}
-	sum << n_diff << "/22 DIFFERENTIAL. Refused in DIFFERENTIAL (created AUTO):\n";
+	sum << n_diff
+	    << "/22 maintained DIFFERENTIAL; AUTO(recomp): accepted, but the plan recomputes a "
+	    << "level, so AUTO refreshes FULL. Refused in DIFFERENTIAL (created AUTO):\n";
 	for (const Query &q : queries) {
 		if (!q.differential)
 			sum << "  Q" << (q.number < 10 ? "0" : "") << q.number << ": " << q.refusal << "\n";
@@ -266,9 +287,12 @@ TEST_F(Tpch, TwentyTwoQueriesStayExactAcrossRefreshCycles) {
 
 	for (const Query &q : queries) {
 		EXPECT_TRUE(q.failure.empty()) << "Q" << q.number << " (" << q.name << ", "
-		                               << (q.differential ? "DIFFERENTIAL" : "AUTO")
+		                               << (q.differential && !q.recompute ? "DIFFERENTIAL" : "AUTO")
 		                               << "): " << q.failure << "\nquery: " << q.sql;
-		if (q.differential) {
+		if (q.recompute) {
+			EXPECT_EQ(q.diff_refreshes, 0)
+			    << "Q" << q.number << ": AUTO refreshed DIFFERENTIAL through a recompute operator";
+		} else if (q.differential) {
 			EXPECT_EQ(q.full_refreshes, 0)
 			    << "Q" << q.number << ": a DIFFERENTIAL stream table fell back to FULL";
 			EXPECT_EQ(q.diff_refreshes + q.nodata_refreshes, cycles)
