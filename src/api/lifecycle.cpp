@@ -334,7 +334,20 @@ void RefreshDefiningTrees() {
 	                    "ORDER BY s.pgt_id");
 	for (const auto &row : rows.rows) {
 		Oid owner = static_cast<Oid>(std::stoul(*row[1]));
-		// A query that no longer analyzes keeps its tree: its refresh reports why.
+		// A tree that still deparses to the stored text names what it did: nothing to do (the
+		// common case, so a scheduler start writes nothing). After pg_upgrade a function or
+		// operator OID in it names something else, or nothing (the deparse raises).
+		bool current = false;
+		if (row[5]) {
+			(void)bridge::RunInSubtransaction(
+			    [&] { current = analyze::DeparseTree(*row[5]) == *row[4]; });
+		}
+		if (current) {
+			continue;
+		}
+		// A query that no longer analyzes keeps its tree: its refresh reports why. A row another
+		// transaction holds (a drop, an alter, a refresh) is skipped: the scheduler never waits
+		// on user DDL here (a wait could deadlock with it); that transaction rewrites the tree.
 		bridge::RunInSubtransaction([&] {
 			analyze::AnalyzedQuery analyzed;
 			{
@@ -344,7 +357,8 @@ void RefreshDefiningTrees() {
 			if (analyzed.tree != row[5].value_or("")) {
 				bridge::AsExtensionOwner as_owner;
 				SpiExec("UPDATE pgtrickle.pgt_stream_tables SET defining_tree = $2 "
-				        "WHERE pgt_id = $1::bigint",
+				        "WHERE pgt_id = (SELECT l.pgt_id FROM pgtrickle.pgt_stream_tables l "
+				        "WHERE l.pgt_id = $1::bigint FOR UPDATE SKIP LOCKED)",
 				        {*row[0], analyzed.tree});
 			}
 		});

@@ -1081,3 +1081,55 @@ TEST_F(SchedulerStaleTest, CronAndDurationTablesAlertOncePerStaleEpisode) {
 
 } // namespace
 } // namespace pgt::e2e
+
+namespace pgt::e2e {
+namespace {
+
+// ------------------------------------------------------------------------------------------------
+// A scheduler start does not write the catalog rows of stream tables whose parse tree is current.
+// At start a scheduler derives parse trees again where pg_upgrade may have left stale OIDs; it used
+// to rewrite every row (the re-analyzed tree differs in token locations), and since schedulers
+// start when a database gets its first stream table, that write deadlocked with the user's own
+// refresh or drop in the same moment (40P01 in regress, isolation and the oracle).
+
+class SchedulerStartTest : public SchedulerTest {};
+
+TEST_F(SchedulerStartTest, StartWritesNoCurrentCatalogRow) {
+	conn_->Exec("CREATE TABLE ssrc (id int PRIMARY KEY, v int)");
+	conn_->Exec("INSERT INTO ssrc VALUES (1, 1), (2, 2)");
+	// Created in one transaction: every catalog row carries its xid (the scheduler of this
+	// database starts when it commits).
+	conn_->Exec("BEGIN");
+	Create("ss_a", "SELECT id, v * 2 AS w FROM ssrc", "schedule => '1h', refresh_mode => 'FULL'");
+	Create("ss_b", "SELECT v, count(*) AS n FROM ssrc GROUP BY v",
+	       "schedule => '1h', refresh_mode => 'DIFFERENTIAL'");
+	const std::string xid = conn_->Scalar("SELECT pg_current_xact_id()::text");
+	conn_->Exec("COMMIT");
+	const std::string expected = "ss_a:" + xid + ",ss_b:" + xid;
+	const char *const versions =
+	    "SELECT string_agg(pgt_name || ':' || xmin::text, ',' ORDER BY pgt_name) "
+	    "FROM pgtrickle.pgt_stream_tables";
+	const char *const scheduler = "SELECT max(pid)::text FROM pg_stat_activity WHERE backend_type "
+	                              "= 'pg_trickle scheduler' AND datname = current_database()";
+	ASSERT_TRUE(WaitFor([&] { return conn_->ScalarOpt(scheduler).has_value(); }, 30s, 100ms))
+	    << "no scheduler started";
+	std::this_thread::sleep_for(2s); // its start-up work and first ticks (nothing is due)
+	EXPECT_EQ(conn_->Scalar(versions), expected)
+	    << "the first scheduler start rewrote catalog rows";
+
+	// Again after a restart of the scheduler.
+	const std::string pid = *conn_->ScalarOpt(scheduler);
+	conn_->Exec("SELECT pg_terminate_backend(" + pid + ")");
+	ASSERT_TRUE(WaitFor(
+	    [&] {
+		    auto now = conn_->ScalarOpt(scheduler);
+		    return now && *now != pid;
+	    },
+	    60s, 100ms))
+	    << "no new scheduler";
+	std::this_thread::sleep_for(2s);
+	EXPECT_EQ(conn_->Scalar(versions), expected) << "a scheduler restart rewrote catalog rows";
+}
+
+} // namespace
+} // namespace pgt::e2e
