@@ -27,6 +27,7 @@
 #include "scheduler/launcher.hpp"
 
 #include <algorithm>
+#include <set>
 
 extern "C" {
 #include "postgres.h"
@@ -601,19 +602,50 @@ PGT_FUNCTION(pgtrickle_drop_stream_table) {
 	bridge::SpiScope spi;
 	catalog::StreamTable st = catalog::Resolve(name);
 	bridge::PinnedSearchPath pin;
-	auto all = catalog::LoadAll();
-	core::Dag dag = core::Dag::Build(catalog::ToDagNodes(all));
-	std::vector<std::int64_t> downstream = dag.Downstream(st.pgt_id);
-	if (!downstream.empty() && !cascade) {
-		std::string detail;
-		for (auto id : downstream) {
-			detail += (detail.empty() ? "" : ", ") + dag.Node(id).display_name;
+	// Lock order (docs/architecture.md, "Locks"): the single-flight locks of every stream table
+	// dropped come first, before any other lock, waiting for a refresh of them that is running
+	// to end. The scheduler only try-locks them (and skips a stream table whose lock is taken),
+	// and its tick reads change buffers without waiting (capture::PendingForAll): so the catalog
+	// rows, capture objects and tables dropped below are locked by nothing the scheduler waits
+	// for, and no refresh of them holds a lock this drop needs. Stream tables that start to read
+	// this one while it waits are seen by the next round.
+	std::vector<std::int64_t> downstream;
+	std::set<std::int64_t> locked;
+	for (;;) {
+		auto all = catalog::LoadAll();
+		bool exists = std::any_of(all.begin(), all.end(), [&](const catalog::StreamTable &s) {
+			return s.pgt_id == st.pgt_id;
+		});
+		if (!exists) { // dropped by another session while this one waited
+			throw core::Error("42P01", "stream table \"" + name + "\" does not exist", {},
+			                  "pgtrickle.pgt_status() lists the stream tables.");
 		}
-		throw core::Error("2BP01",
-		                  "cannot drop stream table " + st.Display() +
-		                      " because other stream tables depend on it",
-		                  "Stream tables reading it: " + detail + ".",
-		                  "Use drop_stream_table(name, cascade => true) to drop them too.");
+		core::Dag dag = core::Dag::Build(catalog::ToDagNodes(all));
+		downstream = dag.Downstream(st.pgt_id);
+		if (!downstream.empty() && !cascade) {
+			std::string detail;
+			for (auto id : downstream) {
+				detail += (detail.empty() ? "" : ", ") + dag.Node(id).display_name;
+			}
+			throw core::Error("2BP01",
+			                  "cannot drop stream table " + st.Display() +
+			                      " because other stream tables depend on it",
+			                  "Stream tables reading it: " + detail + ".",
+			                  "Use drop_stream_table(name, cascade => true) to drop them too.");
+		}
+		std::vector<std::int64_t> ids = downstream;
+		ids.push_back(st.pgt_id);
+		std::sort(ids.begin(), ids.end());
+		bool waited = false;
+		for (auto id : ids) {
+			if (locked.insert(id).second) {
+				refresh::LockStreamTable(id);
+				waited = true;
+			}
+		}
+		if (!waited) {
+			break;
+		}
 	}
 	// Catalog rows go first (the sql_drop event trigger would also remove them), then the
 	// tables themselves with the caller's privileges.

@@ -16,14 +16,17 @@
 extern "C" {
 #include "postgres.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "storage/lmgr.h"
 #include "utils/lsyscache.h"
 #include "utils/rls.h"
+#include "utils/syscache.h"
 #include "utils/tuplestore.h"
 }
 
@@ -720,7 +723,31 @@ bool HasPendingBaseChanges(const catalog::StreamTable &st) {
 	return PendingForAll({st})[st.pgt_id];
 }
 
-std::map<std::int64_t, bool> PendingForAll(const std::vector<catalog::StreamTable> &tables) {
+namespace {
+
+// AccessShareLock on a change buffer without waiting: false when another transaction holds a
+// conflicting lock (drop_stream_table dropping it, ALTER TABLE of its source changing it) or the
+// buffer is gone. Held until the end of the transaction, like the lock the read takes.
+bool TryLockBuffer(const std::string &schema, const std::string &name) {
+	return PgCall([&] {
+		Oid nsp = get_namespace_oid(schema.c_str(), true);
+		Oid relid = OidIsValid(nsp) ? get_relname_relid(name.c_str(), nsp) : InvalidOid;
+		if (!OidIsValid(relid) || !ConditionalLockRelationOid(relid, AccessShareLock)) {
+			return false;
+		}
+		// Dropped (and committed) between the look-up and the lock.
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid))) {
+			UnlockRelationOid(relid, AccessShareLock);
+			return false;
+		}
+		return true;
+	});
+}
+
+} // namespace
+
+std::map<std::int64_t, bool> PendingForAll(const std::vector<catalog::StreamTable> &tables,
+                                           bool skip_locked) {
 	bridge::AsExtensionOwner as_owner; // buffers are private; only booleans leave
 	std::map<std::int64_t, bool> pending;
 	std::map<std::int64_t, core::ConsumedFrontier> frontiers;
@@ -765,6 +792,9 @@ std::map<std::int64_t, bool> PendingForAll(const std::vector<catalog::StreamTabl
 		}
 		if (consumers.empty()) {
 			continue;
+		}
+		if (skip_locked && !TryLockBuffer(*b[0], *b[1])) {
+			continue; // its consumers count as not pending in this tick; the next one looks again
 		}
 		// One row per writer transaction still in the buffer, with its highest command id.
 		auto xids = SpiExec("SELECT __pgt_xid::text, max(cmin::text::bigint) FROM " +

@@ -75,7 +75,11 @@ std::vector<SourceBacklog> PendingBySource(const catalog::StreamTable &st);
 // HasPendingBaseChanges for many stream tables at once (the scheduler's tick): each change
 // buffer is read once (its distinct writer xids), and every consumer's frontier is checked in
 // C++ (core/visibility.hpp). Returns pgt_id -> pending for the given stream tables.
-std::map<std::int64_t, bool> PendingForAll(const std::vector<catalog::StreamTable> &tables);
+// skip_locked (the scheduler): a buffer that cannot be read at once (a drop_stream_table or an
+// ALTER TABLE holds it) is skipped, its consumers counting as not pending: the scheduler never
+// waits for a lock user DDL holds, which could close a cycle with it (40P01 for the user).
+std::map<std::int64_t, bool> PendingForAll(const std::vector<catalog::StreamTable> &tables,
+                                           bool skip_locked = false);
 
 // Why st's next refresh must be FULL because of a marker row in one of its buffers that its
 // frontier has not consumed: 'T' (a source was truncated) or 'R' (the buffered changes cannot be

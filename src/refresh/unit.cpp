@@ -147,6 +147,11 @@ bool TryLockStreamTable(std::int64_t pgt_id) {
 	return r.Get(0, 0) == "t";
 }
 
+void LockStreamTable(std::int64_t pgt_id) {
+	SpiExec("SELECT pg_catalog.pg_advisory_xact_lock($1::int, $2::int)",
+	        {std::to_string(kLockClass), std::to_string(pgt_id)});
+}
+
 bool TryLockStreamTableForSession(std::int64_t pgt_id) {
 	auto r = SpiExec("SELECT pg_catalog.pg_try_advisory_lock($1::int, $2::int)",
 	                 {std::to_string(kLockClass), std::to_string(pgt_id)});

@@ -39,6 +39,9 @@ Unit FindUnit(const catalog::StreamTable &target, bool whole_group);
 // Single-flight, one lock key for every caller. Transaction-scoped, without waiting: false when
 // another session holds it (a refresh of that table is running).
 bool TryLockStreamTable(std::int64_t pgt_id);
+// Transaction-scoped, waiting: drop_stream_table takes it before any other lock, so that it waits
+// for a running refresh to end instead of deadlocking with it (the scheduler only try-locks).
+void LockStreamTable(std::int64_t pgt_id);
 // Session-scoped variants (the scheduler holds them across its transactions).
 bool TryLockStreamTableForSession(std::int64_t pgt_id);
 void UnlockStreamTableForSession(std::int64_t pgt_id);

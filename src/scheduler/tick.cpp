@@ -128,7 +128,7 @@ void RunTick(SchedulerState &state) {
 				wanted.push_back(st);
 			}
 		}
-		auto pending = capture::PendingForAll(wanted);
+		auto pending = capture::PendingForAll(wanted, true);
 		for (const auto &[id, p] : pending) {
 			pending_base[id] = p;
 		}
