@@ -631,7 +631,8 @@ void CollectGarbage() {
 	                    "EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = t.source_relid) "
 	                    "FROM pgtrickle.pgt_change_tracking t WHERE t.consumers = '{}' "
 	                    "OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c "
-	                    "WHERE c.oid = t.source_relid)");
+	                    "WHERE c.oid = t.source_relid) ORDER BY t.source_relid");
+	// In source order, like the scheduler's reads of the buffers (docs/architecture.md).
 	for (const auto &row : dead.rows) {
 		DropCapture(static_cast<Oid>(std::stoul(*row[0])), *row[1], *row[2], *row[3] == "t");
 	}
