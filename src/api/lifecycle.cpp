@@ -602,24 +602,28 @@ PGT_FUNCTION(pgtrickle_drop_stream_table) {
 	bridge::SpiScope spi;
 	catalog::StreamTable st = catalog::Resolve(name);
 	bridge::PinnedSearchPath pin;
-	// Lock order (docs/architecture.md, "Locks"): the single-flight locks of every stream table
-	// dropped come first, before any other lock, waiting for a refresh of them that is running
-	// to end. The scheduler only try-locks them (and skips a stream table whose lock is taken),
-	// and its tick reads change buffers without waiting (capture::PendingForAll): so the catalog
-	// rows, capture objects and tables dropped below are locked by nothing the scheduler waits
-	// for, and no refresh of them holds a lock this drop needs. Stream tables that start to read
-	// this one while it waits are seen by the next round.
+	// Only the owner may make a drop wait (and keep the scheduler off the tables it locks).
+	api::CheckOwner(st);
+	// Lock order (docs/architecture.md, Scheduler, "Locks between the scheduler and user DDL"):
+	// the single-flight locks of every stream table dropped come first, before any other lock,
+	// waiting for a refresh of them that is running to end. The scheduler only try-locks them
+	// (and skips a stream table whose lock is taken), and its tick reads change buffers without
+	// waiting (capture::PendingForAll): so the catalog rows, capture objects and tables dropped
+	// below are locked by nothing the scheduler waits for, and no refresh of them holds a lock
+	// this drop needs. Stream tables that start to read this one while it waits are seen by the
+	// next round.
 	std::vector<std::int64_t> downstream;
 	std::set<std::int64_t> locked;
 	for (;;) {
 		auto all = catalog::LoadAll();
-		bool exists = std::any_of(all.begin(), all.end(), [&](const catalog::StreamTable &s) {
+		auto self = std::find_if(all.begin(), all.end(), [&](const catalog::StreamTable &s) {
 			return s.pgt_id == st.pgt_id;
 		});
-		if (!exists) { // dropped by another session while this one waited
+		if (self == all.end()) { // dropped by another session while this one waited
 			throw core::Error("42P01", "stream table \"" + name + "\" does not exist", {},
 			                  "pgtrickle.pgt_status() lists the stream tables.");
 		}
+		st = *self; // renamed while this one waited
 		core::Dag dag = core::Dag::Build(catalog::ToDagNodes(all));
 		downstream = dag.Downstream(st.pgt_id);
 		if (!downstream.empty() && !cascade) {
