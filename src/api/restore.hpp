@@ -20,9 +20,10 @@ void RebindRestored(bool wait_quiet);
 
 // Analyzes every stream table's defining_query again and stores the parse tree when it differs
 // (run when a scheduler starts), for the stream tables whose stored tree no longer deparses to
-// the stored text; rows other transactions hold are skipped, never waited for. pg_upgrade keeps relation and type OIDs but not those of
-// functions and operators, which the stored tree names; the tree is deparsed again when a source
-// is renamed. A query that fails to analyze keeps its tree. C++ regime; needs SPI.
+// the stored text; rows other transactions hold are skipped, never waited for. pg_upgrade keeps
+// relation and type OIDs but not those of functions and operators, which the stored tree names; the
+// tree is deparsed again when a source is renamed. A query that fails to analyze keeps its tree.
+// C++ regime; needs SPI.
 void RefreshDefiningTrees();
 
 } // namespace pgtrickle::api
