@@ -53,12 +53,18 @@ std::string RowsApplySql(const catalog::StreamTable &st, const DeltaPlan &plan) 
 	};
 	std::string all_victims;
 	if (plan.first_column_has_eq) {
+		// Whether the whole value is NULL: for a composite, `IS NULL` tests each field instead
+		// (ROW(NULL, 'p') is neither NULL nor NOT NULL, and such rows were never matched).
+		const std::string is_null =
+		    plan.first_column_is_row ? " IS NOT DISTINCT FROM NULL" : " IS NULL";
+		const std::string not_null =
+		    plan.first_column_is_row ? " IS DISTINCT FROM NULL" : " IS NOT NULL";
 		all_victims =
 		    victims(Col("s", plan, 0) + " " + plan.eq_operators[0] + " " + TypedDeltaCol(plan, 0) +
 		                " AND ",
-		            " AND " + DeltaCol(0) + " IS NOT NULL") +
+		            " AND " + DeltaCol(0) + not_null) +
 		    " UNION ALL " +
-		    victims(Col("s", plan, 0) + " IS NULL AND ", " AND " + DeltaCol(0) + " IS NULL");
+		    victims(Col("s", plan, 0) + is_null + " AND ", " AND " + DeltaCol(0) + is_null);
 	} else {
 		all_victims = victims("", "");
 	}

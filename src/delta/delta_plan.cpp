@@ -83,6 +83,8 @@ DeltaPlan PlanDelta(const std::string &defining_query, Oid storage) {
 		plan.eq_operators.push_back(ivm::EqualityOperator(c.type));
 	}
 	plan.first_column_has_eq = !plan.eq_operators.empty() && !plan.eq_operators[0].empty();
+	plan.first_column_is_row =
+	    !outputs.empty() && PgCall([&] { return type_is_rowtype(outputs[0].type); });
 	try {
 		if ((top->limitCount != nullptr || top->limitOffset != nullptr) && OidIsValid(storage)) {
 			plan.shape = Shape::kRows;

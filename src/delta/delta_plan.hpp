@@ -25,8 +25,11 @@ struct DeltaPlan {
 	// identity. Parameters $1..$3: the stream table's frontier (capture::PendingPredicate).
 	// kGroups: SELECT DISTINCT __pgt_c1..: affected group keys.
 	std::string delta_sql;
-	std::vector<int> key_columns;          // kGroups: 0-based output columns forming the group key
-	bool first_column_has_eq = false;      // kRows: rows are looked up by their first column
+	std::vector<int> key_columns;     // kGroups: 0-based output columns forming the group key
+	bool first_column_has_eq = false; // kRows: rows are looked up by their first column
+	// The first column is of a composite type: `IS NULL` tests every field of it (a row with one
+	// NULL field is neither NULL nor NOT NULL), so its lookup tests the whole value for NULL.
+	bool first_column_is_row = false;
 	std::vector<std::string> column_names; // storage columns, in order
 	std::vector<std::string> column_types; // format_type of each
 	// Per output column, its type's default equality written as OPERATOR(schema.name) (empty
