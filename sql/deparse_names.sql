@@ -57,3 +57,31 @@ SELECT pg_temp.same('swap_full', 'SELECT w.b AS a, w.a AS b FROM w ORDER BY a, b
 SELECT pgtrickle.drop_stream_table(n)
 FROM unnest(ARRAY['swap_full', 'swap_auto', 'swap_distinct_on', 'swap_diff']) n;
 DROP TABLE w;
+
+-- Grouping sets print their items by expression: two output columns over the same expression,
+-- grouped as two items (ROLLUP (1, 2)), must stay two items (fuzzer seed 41243: the subtotal rows
+-- were wrong in every mode).
+CREATE TABLE g (k int, v int);
+INSERT INTO g VALUES (1, 10), (1, 20), (2, 30), (NULL, 40);
+SELECT pgtrickle.create_stream_table('rollup_dup',
+    'SELECT g.k AS a, g.k AS b, count(*) AS n, sum(v) AS s FROM g GROUP BY ROLLUP (1, 2)',
+    'calculated', 'FULL');
+SELECT pgtrickle.create_stream_table('rollup_dup3',
+    'SELECT g.k AS a, g.k AS b, g.k AS c, count(*) AS n FROM g GROUP BY CUBE (1, 2, 3)',
+    'calculated', 'AUTO');
+SELECT * FROM rollup_dup ORDER BY a, b, n;
+SELECT pg_temp.same('rollup_dup',
+           'SELECT g.k AS a, g.k AS b, count(*) AS n, sum(v) AS s FROM g GROUP BY ROLLUP (1, 2)'),
+       pg_temp.same('rollup_dup3',
+           'SELECT g.k AS a, g.k AS b, g.k AS c, count(*) AS n FROM g GROUP BY CUBE (1, 2, 3)');
+INSERT INTO g VALUES (3, 1), (NULL, 2);
+DELETE FROM g WHERE k = 1 AND v = 10;
+SELECT pgtrickle.refresh_stream_tables(ARRAY['rollup_dup', 'rollup_dup3']);
+SELECT pg_temp.same('rollup_dup',
+           'SELECT g.k AS a, g.k AS b, count(*) AS n, sum(v) AS s FROM g GROUP BY ROLLUP (1, 2)'),
+       pg_temp.same('rollup_dup3',
+           'SELECT g.k AS a, g.k AS b, g.k AS c, count(*) AS n FROM g GROUP BY CUBE (1, 2, 3)');
+SELECT defining_query FROM pgtrickle.stream_tables_info WHERE pgt_name = 'rollup_dup';
+SELECT pgtrickle.drop_stream_table('rollup_dup');
+SELECT pgtrickle.drop_stream_table('rollup_dup3');
+DROP TABLE g;
