@@ -27,6 +27,9 @@ RETURNS void
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgtrickle_request_scheduler';
+-- Called by the restore trigger, which runs as the role inserting into the catalog (only its
+-- owner may): other roles must not make the launcher start schedulers.
+REVOKE ALL ON FUNCTION pgtrickle._request_scheduler() FROM PUBLIC;
 COMMENT ON FUNCTION pgtrickle._request_scheduler() IS
     'asks the pg_trickle launcher for a scheduler in this database at commit';
 

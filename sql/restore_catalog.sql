@@ -97,3 +97,11 @@ SELECT pgtrickle.drop_stream_table('rc_st2');
 SELECT pgtrickle.drop_stream_table('rc_st');
 DROP TABLE rc_src;
 SELECT count(*) AS stream_tables FROM pgtrickle.pgt_stream_tables;
+
+-- Only the restore trigger (as the catalog's owner) asks the launcher for a scheduler: a role
+-- without privileges cannot make it start schedulers.
+CREATE ROLE rc_nobody;
+SET ROLE rc_nobody;
+SELECT pgtrickle._request_scheduler();
+RESET ROLE;
+DROP ROLE rc_nobody;

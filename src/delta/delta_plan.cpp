@@ -95,6 +95,7 @@ DeltaPlan PlanDelta(const std::string &defining_query, Oid storage) {
 		std::unique_ptr<ivm::Op> root = ivm::BuildPlan(top, builder);
 		plan.leaves = root->leaves;
 		plan.operators = root->Describe();
+		plan.recomputes = root->Contains("recompute");
 		// A grouping at the top whose keys are selected: delete and recompute the affected groups
 		// (keys of a type with equality and not arrays, looked up with "= ANY").
 		std::vector<int> keys;

@@ -39,6 +39,9 @@ struct DeltaPlan {
 	std::vector<std::string> eq_operators;
 	std::vector<Oid> leaves; // leaf relations (may repeat for self-joins)
 	std::string operators;   // the operator tree, e.g. "aggregate(join(scan a, scan b))"
+	// A query level is maintained by the recompute operator (evaluated over the new and the old
+	// contents of its tables): AUTO refreshes such a plan FULL (refresh::DecideMode).
+	bool recomputes = false;
 };
 
 // Plans the stored (fully qualified) defining query. Must run under the pinned search_path, in a

@@ -71,6 +71,18 @@ class Op {
 	const std::string &kind() const {
 		return kind_;
 	}
+	// Whether this operator or one below it is of `kind`.
+	bool Contains(const std::string &kind) const {
+		if (kind_ == kind) {
+			return true;
+		}
+		for (const auto &child : children) {
+			if (child->Contains(kind)) {
+				return true;
+			}
+		}
+		return false;
+	}
 	// A name unique within the plan for a CTE this operator's SQL defines ("__pgt_k7").
 	std::string KeyCte() const {
 		return "__pgt_k" + std::to_string(id_);

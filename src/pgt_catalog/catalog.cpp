@@ -44,15 +44,17 @@ constexpr const char *kJoinNamespace = "JOIN pg_catalog.pg_namespace n ON n.oid 
 
 } // namespace
 
+bool RebindColumnExists() {
+	Oid nsp = get_namespace_oid("pgtrickle", true);
+	if (!OidIsValid(nsp)) {
+		return false;
+	}
+	Oid rel = get_relname_relid("pgt_stream_tables", nsp);
+	return OidIsValid(rel) && get_attnum(rel, "needs_rebind") != InvalidAttrNumber;
+}
+
 bool HasRebindColumn() {
-	return PgCall([] {
-		Oid nsp = get_namespace_oid("pgtrickle", true);
-		if (!OidIsValid(nsp)) {
-			return false;
-		}
-		Oid rel = get_relname_relid("pgt_stream_tables", nsp);
-		return OidIsValid(rel) && get_attnum(rel, "needs_rebind") != InvalidAttrNumber;
-	});
+	return PgCall([] { return RebindColumnExists(); });
 }
 
 namespace {

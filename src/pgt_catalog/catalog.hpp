@@ -22,6 +22,8 @@ using TimestampUs = std::int64_t; // microseconds since the Unix epoch
 // library also serves a 0.1.0 catalog between the installation of a new package and ALTER
 // EXTENSION pg_trickle UPDATE. Syscache lookups only. May raise.
 bool HasRebindColumn();
+// The same, PG regime (raises as PostgreSQL does; for C-regime callers such as triggers).
+bool RebindColumnExists();
 
 struct Dependency {
 	Oid relid;

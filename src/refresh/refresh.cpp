@@ -113,8 +113,7 @@ ModeDecision DecideMode(const catalog::StreamTable &st) {
 	// and the old contents are not indexed, so a correlated subquery rescans them per outer row
 	// (TPC-H Q15, Q17, Q20, Q22 at SF 0.01: seconds to minutes, where FULL takes milliseconds).
 	// DIFFERENTIAL, chosen explicitly, still uses it.
-	if (st.mode == core::RefreshMode::kAuto &&
-	    d.plan.operators.find("recompute(") != std::string::npos) {
+	if (st.mode == core::RefreshMode::kAuto && d.plan.recomputes) {
 		d.reason = "AUTO refreshes FULL: the DIFFERENTIAL plan recomputes a query level (" +
 		           d.plan.operators + "), which costs more than a FULL refresh";
 		return d;

@@ -2,11 +2,11 @@
 #include "refresh/write_guard.hpp"
 
 #include "bridge/guard.hpp"
+#include "pgt_catalog/catalog.hpp"
 
 extern "C" {
 #include "postgres.h"
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "commands/trigger.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -48,10 +48,7 @@ bool IsLiveStreamTable(Oid relid) {
 		elog(ERROR, "SPI_connect failed");
 	}
 	// needs_rebind exists from 0.2.0 on (a 0.1.0 catalog until ALTER EXTENSION UPDATE).
-	Oid nsp = get_namespace_oid("pgtrickle", true);
-	Oid catalog_rel = OidIsValid(nsp) ? get_relname_relid("pgt_stream_tables", nsp) : InvalidOid;
-	bool restores =
-	    OidIsValid(catalog_rel) && get_attnum(catalog_rel, "needs_rebind") != InvalidAttrNumber;
+	bool restores = catalog::RebindColumnExists();
 	SPI_execute_with_args(restores ? "SELECT 1 FROM pgtrickle.pgt_stream_tables "
 	                                 "WHERE pgt_relid = $1 AND NOT needs_rebind"
 	                               : "SELECT 1 FROM pgtrickle.pgt_stream_tables "
