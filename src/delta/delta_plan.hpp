@@ -40,7 +40,8 @@ struct DeltaPlan {
 	std::vector<Oid> leaves; // leaf relations (may repeat for self-joins)
 	std::string operators;   // the operator tree, e.g. "aggregate(join(scan a, scan b))"
 	// A query level is maintained by the recompute operator (evaluated over the new and the old
-	// contents of its tables): AUTO refreshes such a plan FULL (refresh::DecideMode).
+	// contents of its tables): AUTO refreshes such a plan FULL (refresh::DecideMode). Not set for
+	// a top-level ORDER BY … LIMIT, whose delta is one run of the query against the stored rows.
 	bool recomputes = false;
 };
 
