@@ -81,6 +81,10 @@ DeltaPlan PlanDelta(const std::string &defining_query, Oid storage) {
 		// Rows are matched by identity (record_image_eq), which works for every type; the first
 		// column's "=" (when it has one) narrows the search to its index.
 		plan.eq_operators.push_back(ivm::EqualityOperator(c.type));
+		ivm::ImageKind kind = ivm::ImageKindOf(c.type, c.collation);
+		plan.hash_columns.push_back(kind != ivm::ImageKind::kOther &&
+		                            kind != ivm::ImageKind::kBytewise &&
+		                            PgCall([&] { return getBaseType(c.type) == c.type; }));
 	}
 	plan.first_column_has_eq = !plan.eq_operators.empty() && !plan.eq_operators[0].empty();
 	plan.first_column_is_row =

@@ -37,6 +37,10 @@ struct DeltaPlan {
 	// would resolve to pg_catalog's operator of a type it casts to (citext's "=" would become
 	// text's, case-sensitive), or not at all.
 	std::vector<std::string> eq_operators;
+	// Per output column, whether it enters the row hash that apply joins stored rows and delta
+	// rows on (pg_catalog.hash_record): a base type whose hash is the same for binary-identical
+	// values under any collation (ivm::ImageKind other than kOther and kBytewise).
+	std::vector<bool> hash_columns;
 	std::vector<Oid> leaves; // leaf relations (may repeat for self-joins)
 	std::string operators;   // the operator tree, e.g. "aggregate(join(scan a, scan b))"
 	// A query level is maintained by the recompute operator (evaluated over the new and the old
