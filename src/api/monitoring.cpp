@@ -247,8 +247,16 @@ PGT_FUNCTION(pgtrickle_explain_st) {
 		             (group.atomic ? "; refreshed atomically" : "; members refresh independently");
 	}
 	add("consistency_group", group_text ? group_text : std::optional<std::string>("none"));
-	add("full_refresh_sql", "DELETE FROM " + st.Qualified() + "; INSERT INTO " + st.Qualified() +
-	                            " SELECT * FROM (" + st.defining_query + ") AS __pgt_q");
+	// A populated stream table's FULL refresh writes only the difference (refresh::ExecuteFull).
+	if (st.is_populated && !st.needs_reinit) {
+		bridge::AsQueryOwner as_owner(st.owner);
+		add("full_refresh_sql",
+		    delta::DescribeApply(st, delta::PlanStoredDifference(st.defining_query, st.relid)));
+	} else {
+		add("full_refresh_sql", "DELETE FROM " + st.Qualified() + "; INSERT INTO " +
+		                            st.Qualified() + " SELECT * FROM (" + st.defining_query +
+		                            ") AS __pgt_q");
+	}
 	if (decision.plan.shape != delta::Shape::kUnsupported) {
 		add("differential_operators", decision.plan.operators);
 		add("delta_sql", decision.plan.delta_sql);

@@ -32,6 +32,46 @@ std::string ColumnAliases(std::size_t n) {
 
 namespace {
 
+// Q(New) − the stored rows, netted by identity: the rows to insert (w > 0) and to delete (w < 0)
+// to turn the storage into the query's result.
+std::string StoredDifference(const std::string &defining_query, Oid storage,
+                             const std::vector<ivm::Column> &outputs, const DeltaPlan &plan) {
+	std::string table = PgCall([&] {
+		return quote_qualified_identifier(get_namespace_name(get_rel_namespace(storage)),
+		                                  get_rel_name(storage));
+	});
+	std::size_t n = outputs.size();
+	std::string stored;
+	std::vector<std::string> names;
+	for (std::size_t i = 0; i < n; i++) {
+		stored += bridge::QuoteIdent(plan.column_names[i]) + ", ";
+		names.push_back("__pgt_c" + std::to_string(i + 1));
+	}
+	return ivm::NetByIdentity(
+	    "SELECT q.*, 1::pg_catalog.int8 AS __pgt_w FROM (\n" + defining_query + "\n) AS q(" +
+	        ColumnAliases(n) + ") UNION ALL SELECT " + stored + "-1::pg_catalog.int8 FROM " + table,
+	    names, ivm::KindsOf(outputs));
+}
+
+// The output columns' names, types, equality operators and row-hash membership.
+void DescribeColumns(const std::vector<ivm::Column> &outputs, DeltaPlan *plan) {
+	for (const auto &c : outputs) {
+		plan->column_names.push_back(c.name);
+		plan->column_types.push_back(
+		    PgCall([&] { return format_type_with_typemod(c.type, c.typmod); }));
+		// Rows are matched by identity (record_image_eq), which works for every type; the first
+		// column's "=" (when it has one) narrows the search to its index.
+		plan->eq_operators.push_back(ivm::EqualityOperator(c.type));
+		ivm::ImageKind kind = ivm::ImageKindOf(c.type, c.collation);
+		plan->hash_columns.push_back(kind != ivm::ImageKind::kOther &&
+		                             kind != ivm::ImageKind::kBytewise &&
+		                             PgCall([&] { return getBaseType(c.type) == c.type; }));
+	}
+	plan->first_column_has_eq = !plan->eq_operators.empty() && !plan->eq_operators[0].empty();
+	plan->first_column_is_row =
+	    !outputs.empty() && PgCall([&] { return type_is_rowtype(outputs[0].type); });
+}
+
 // Top-K: ORDER BY … LIMIT n at the top. Rule (Z-sets): the storage table holds the previous
 // result R_old (up to n rows), so Δ = Q(New) − R_old, netted by identity. Q(New) is the query
 // itself (a top-N sort, or an index scan, over its whole input); rows that stay in the top n net
@@ -51,21 +91,7 @@ std::string TopKDelta(Query *top, const std::string &defining_query, Oid storage
 	std::unique_ptr<ivm::Op> root = ivm::BuildPlan(rest, builder);
 	plan->leaves = root->leaves;
 	plan->operators = "top_k(" + root->Describe() + ")";
-	std::string table = PgCall([&] {
-		return quote_qualified_identifier(get_namespace_name(get_rel_namespace(storage)),
-		                                  get_rel_name(storage));
-	});
-	std::size_t n = outputs.size();
-	std::string stored;
-	std::vector<std::string> names;
-	for (std::size_t i = 0; i < n; i++) {
-		stored += bridge::QuoteIdent(plan->column_names[i]) + ", ";
-		names.push_back("__pgt_c" + std::to_string(i + 1));
-	}
-	return ivm::NetByIdentity(
-	    "SELECT q.*, 1::pg_catalog.int8 AS __pgt_w FROM (\n" + defining_query + "\n) AS q(" +
-	        ColumnAliases(n) + ") UNION ALL SELECT " + stored + "-1::pg_catalog.int8 FROM " + table,
-	    names, ivm::KindsOf(outputs));
+	return StoredDifference(defining_query, storage, outputs, *plan);
 }
 
 } // namespace
@@ -74,21 +100,7 @@ DeltaPlan PlanDelta(const std::string &defining_query, Oid storage) {
 	DeltaPlan plan;
 	Query *top = ivm::ParseOne(defining_query);
 	std::vector<ivm::Column> outputs = ivm::OutputColumns(top);
-	for (const auto &c : outputs) {
-		plan.column_names.push_back(c.name);
-		plan.column_types.push_back(
-		    PgCall([&] { return format_type_with_typemod(c.type, c.typmod); }));
-		// Rows are matched by identity (record_image_eq), which works for every type; the first
-		// column's "=" (when it has one) narrows the search to its index.
-		plan.eq_operators.push_back(ivm::EqualityOperator(c.type));
-		ivm::ImageKind kind = ivm::ImageKindOf(c.type, c.collation);
-		plan.hash_columns.push_back(kind != ivm::ImageKind::kOther &&
-		                            kind != ivm::ImageKind::kBytewise &&
-		                            PgCall([&] { return getBaseType(c.type) == c.type; }));
-	}
-	plan.first_column_has_eq = !plan.eq_operators.empty() && !plan.eq_operators[0].empty();
-	plan.first_column_is_row =
-	    !outputs.empty() && PgCall([&] { return type_is_rowtype(outputs[0].type); });
+	DescribeColumns(outputs, &plan);
 	try {
 		if ((top->limitCount != nullptr || top->limitOffset != nullptr) && OidIsValid(storage)) {
 			plan.shape = Shape::kRows;
@@ -132,6 +144,17 @@ DeltaPlan PlanDelta(const std::string &defining_query, Oid storage) {
 		plan.reason = u.reason;
 		plan.delta_sql.clear();
 	}
+	return plan;
+}
+
+DeltaPlan PlanStoredDifference(const std::string &defining_query, Oid storage) {
+	DeltaPlan plan;
+	Query *top = ivm::ParseOne(defining_query);
+	std::vector<ivm::Column> outputs = ivm::OutputColumns(top);
+	DescribeColumns(outputs, &plan);
+	plan.shape = Shape::kRows;
+	plan.operators = "stored_difference";
+	plan.delta_sql = StoredDifference(defining_query, storage, outputs, plan);
 	return plan;
 }
 

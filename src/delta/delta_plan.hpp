@@ -55,4 +55,11 @@ struct DeltaPlan {
 // maintained against it (without it, LIMIT is refused).
 DeltaPlan PlanDelta(const std::string &defining_query, Oid storage = InvalidOid);
 
+// A FULL refresh that writes only what differs: a kRows plan whose delta is the query's result
+// minus the rows stored in `storage`, netted by identity (no parameters). Applied by ApplyDelta,
+// it deletes the stored rows that are not in the result and inserts the result rows that are not
+// stored, with their multiplicities; unchanged rows are not rewritten. Must run under the pinned
+// search_path, in a transaction. C++ regime.
+DeltaPlan PlanStoredDifference(const std::string &defining_query, Oid storage);
+
 } // namespace pgtrickle::delta

@@ -1,8 +1,10 @@
 // Refresh execution (see refresh.hpp).
 //
-// A FULL refresh deletes the storage rows and inserts the defining query's result, both
-// statements on the unit's snapshot. DELETE (not TRUNCATE) keeps the swap MVCC-safe: a reader
-// in any isolation level sees either the old or the new contents, never an empty table.
+// A FULL refresh of a populated stream table writes only the difference between the defining
+// query's result and the stored rows (delta::PlanStoredDifference, applied like a DIFFERENTIAL
+// delta); a first population or a rebuild deletes the storage rows and inserts the result. Both on
+// the unit's snapshot; DELETE (not TRUNCATE) keeps it MVCC-safe: a reader in any isolation level
+// sees either the old or the new contents, never an empty table.
 #include "refresh/refresh.hpp"
 
 #include "bridge/guard.hpp"
@@ -86,6 +88,18 @@ catalog::RefreshOutcome ExecuteFull(const catalog::StreamTable &st, Snapshot sna
 	InternalWriteScope writing(st.relid);
 	SpiOptions options;
 	options.snapshot = snapshot;
+	if (st.is_populated && !st.needs_reinit) {
+		// Only what differs is written: stored rows not in the result are deleted, result rows
+		// not stored are inserted (by identity, with multiplicity), one statement. Unchanged rows
+		// keep their row versions, and the stream tables reading this one capture only the real
+		// change.
+		delta::DeltaPlan plan = delta::PlanStoredDifference(st.defining_query, st.relid);
+		catalog::RefreshOutcome applied =
+		    delta::ApplyDelta(st, plan, capture::Frontier{}, snapshot);
+		outcome.rows_deleted = applied.rows_deleted;
+		outcome.rows_inserted = applied.rows_inserted;
+		return outcome;
+	}
 	auto deleted = SpiExec("DELETE FROM " + st.Qualified(), {}, options);
 	auto inserted = SpiExec("INSERT INTO " + st.Qualified() + " (" + st.column_list +
 	                            ") SELECT * FROM (\n" + st.defining_query + "\n) AS __pgt_q",
