@@ -247,8 +247,8 @@ PGT_FUNCTION(pgtrickle_explain_st) {
 		             (group.atomic ? "; refreshed atomically" : "; members refresh independently");
 	}
 	add("consistency_group", group_text ? group_text : std::optional<std::string>("none"));
-	// A populated stream table's FULL refresh writes only the difference (refresh::ExecuteFull).
-	if (st.is_populated && !st.needs_reinit) {
+	// A FULL refresh that writes only the difference (refresh::FullWritesDifference).
+	if (refresh::FullWritesDifference(st)) {
 		bridge::AsQueryOwner as_owner(st.owner);
 		add("full_refresh_sql",
 		    delta::DescribeApply(st, delta::PlanStoredDifference(st.defining_query, st.relid)));

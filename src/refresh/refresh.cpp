@@ -1,10 +1,12 @@
 // Refresh execution (see refresh.hpp).
 //
-// A FULL refresh of a populated stream table writes only the difference between the defining
-// query's result and the stored rows (delta::PlanStoredDifference, applied like a DIFFERENTIAL
-// delta); a first population or a rebuild deletes the storage rows and inserts the result. Both on
-// the unit's snapshot; DELETE (not TRUNCATE) keeps it MVCC-safe: a reader in any isolation level
-// sees either the old or the new contents, never an empty table.
+// A FULL refresh of a populated stream table that other stream tables read writes only the
+// difference between the defining query's result and the stored rows (delta::PlanStoredDifference,
+// applied like a DIFFERENTIAL delta), so that their change buffers receive only the real change;
+// otherwise (no reader, first population, rebuild) it deletes the storage rows and inserts the
+// result, which is cheaper than computing the difference. Both on the unit's snapshot; DELETE
+// (not TRUNCATE) keeps it MVCC-safe: a reader in any isolation level sees either the old or the
+// new contents, never an empty table.
 #include "refresh/refresh.hpp"
 
 #include "bridge/guard.hpp"
@@ -81,6 +83,20 @@ bool HasWork(const catalog::StreamTable &st, const std::vector<Oid> &changed_in_
 	return capture::HasPendingBaseChanges(st);
 }
 
+} // namespace
+
+bool FullWritesDifference(const catalog::StreamTable &st) {
+	if (!st.is_populated || st.needs_reinit) {
+		return false;
+	}
+	return SpiExec("SELECT EXISTS (SELECT 1 FROM pgtrickle.pgt_dependencies "
+	               "WHERE source_relid = $1::oid)",
+	               {std::to_string(st.relid)}, bridge::CachedPlan())
+	           .Get(0, 0) == "t";
+}
+
+namespace {
+
 catalog::RefreshOutcome ExecuteFull(const catalog::StreamTable &st, Snapshot snapshot) {
 	catalog::RefreshOutcome outcome;
 	outcome.action = st.needs_reinit ? "REINITIALIZE" : "FULL";
@@ -88,7 +104,7 @@ catalog::RefreshOutcome ExecuteFull(const catalog::StreamTable &st, Snapshot sna
 	InternalWriteScope writing(st.relid);
 	SpiOptions options;
 	options.snapshot = snapshot;
-	if (st.is_populated && !st.needs_reinit) {
+	if (FullWritesDifference(st)) {
 		// Only what differs is written: stored rows not in the result are deleted, result rows
 		// not stored are inserted (by identity, with multiplicity), one statement. Unchanged rows
 		// keep their row versions, and the stream tables reading this one capture only the real
