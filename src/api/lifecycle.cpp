@@ -281,7 +281,7 @@ void RebindRestored(bool wait_quiet) {
 	    "AND (s.last_error_at IS NULL OR s.last_error_at < now() - interval '1 minute') "
 	    "AND (NOT $1::boolean OR s.reinit_requested_at < pg_catalog.clock_timestamp() - "
 	    "interval '5 seconds') ORDER BY s.pgt_id",
-	    {std::string(wait_quiet ? "true" : "false")});
+	    {std::string(wait_quiet ? "true" : "false")}, bridge::CachedPlan());
 	if (pending.rows.empty()) {
 		return;
 	}

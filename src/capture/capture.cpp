@@ -601,7 +601,7 @@ void WriteRebuildMarker(Oid relid) {
 std::vector<Oid> CapturedTablesOf(std::int64_t pgt_id) {
 	auto r = SpiExec("SELECT source_relid FROM pgtrickle.pgt_change_tracking "
 	                 "WHERE $1::bigint = ANY (consumers) ORDER BY 1",
-	                 {std::to_string(pgt_id)});
+	                 {std::to_string(pgt_id)}, bridge::CachedPlan());
 	std::vector<Oid> out;
 	for (const auto &row : r.rows) {
 		out.push_back(static_cast<Oid>(std::stoul(*row[0])));
@@ -671,7 +671,7 @@ namespace {
 std::optional<std::vector<bridge::Value>> FrontierParams(std::int64_t pgt_id) {
 	auto r = SpiExec("SELECT frontier->>'snapshot', frontier->>'own_xid', frontier->>'own_cid' "
 	                 "FROM pgtrickle.pgt_stream_tables WHERE pgt_id = $1::bigint",
-	                 {std::to_string(pgt_id)});
+	                 {std::to_string(pgt_id)}, bridge::CachedPlan());
 	if (r.rows.empty() || !r.rows[0][0]) {
 		return std::nullopt;
 	}
@@ -763,7 +763,7 @@ std::map<std::int64_t, bool> PendingForAll(const std::vector<catalog::StreamTabl
 	auto rows = SpiExec("SELECT pgt_id, frontier->>'snapshot', frontier->>'own_xid', "
 	                    "frontier->>'own_cid' FROM pgtrickle.pgt_stream_tables "
 	                    "WHERE pgt_id = ANY ($1::bigint[])",
-	                    {ids});
+	                    {ids}, bridge::CachedPlan());
 	for (const auto &r : rows.rows) {
 		std::int64_t id = std::stoll(*r[0]);
 		if (!r[1]) {
@@ -778,7 +778,8 @@ std::map<std::int64_t, bool> PendingForAll(const std::vector<catalog::StreamTabl
 	}
 	auto buffers = SpiExec("SELECT buffer_schema, buffer_name, "
 	                       "pg_catalog.array_to_string(consumers, ',') "
-	                       "FROM pgtrickle.pgt_change_tracking ORDER BY source_relid");
+	                       "FROM pgtrickle.pgt_change_tracking ORDER BY source_relid",
+	                       {}, bridge::CachedPlan());
 	for (const auto &b : buffers.rows) {
 		std::vector<std::int64_t> consumers;
 		std::string list = b[2].value_or("");
@@ -799,7 +800,8 @@ std::map<std::int64_t, bool> PendingForAll(const std::vector<catalog::StreamTabl
 		}
 		// One row per writer transaction still in the buffer, with its highest command id.
 		auto xids = SpiExec("SELECT __pgt_xid::text, max(cmin::text::bigint) FROM " +
-		                    QuoteIdent(*b[0]) + "." + QuoteIdent(*b[1]) + " GROUP BY 1");
+		                        QuoteIdent(*b[0]) + "." + QuoteIdent(*b[1]) + " GROUP BY 1",
+		                    {}, bridge::CachedPlan());
 		for (auto id : consumers) {
 			auto f = frontiers.find(id);
 			for (const auto &x : xids.rows) {
@@ -950,7 +952,7 @@ std::optional<TrimPlan> PlanTrim(const std::string &ids) {
 	bool per_transaction = PgCall([] { return IsolationUsesXactSnapshot(); });
 	std::vector<std::int64_t> idle; // rebuilding consumers no refresh of which runs
 	TrimPlan plan;
-	auto now = SpiExec(kConsumerRows, {ids});
+	auto now = SpiExec(kConsumerRows, {ids}, bridge::CachedPlan());
 	bool rebuilding = std::any_of(now.rows.begin(), now.rows.end(),
 	                              [](const bridge::Row &row) { return *row[2] == "t"; });
 	if (!per_transaction && rebuilding) {
@@ -964,7 +966,7 @@ std::optional<TrimPlan> PlanTrim(const std::string &ids) {
 			}
 		}
 		if (!idle.empty()) {
-			now = SpiExec(kConsumerRows, {ids}); // after the checks
+			now = SpiExec(kConsumerRows, {ids}, bridge::CachedPlan()); // after the checks
 		}
 	}
 	bool left_out = false;
@@ -991,7 +993,7 @@ std::optional<TrimPlan> PlanTrim(const std::string &ids) {
 void DeleteBelow(const std::string &buffer, std::uint64_t floor,
                  const std::optional<std::uint64_t> &cap) {
 	SpiExec("DELETE FROM " + buffer + " WHERE __pgt_xid < $1::pg_catalog.xid8",
-	        {std::to_string(cap ? std::min(floor, *cap) : floor)});
+	        {std::to_string(cap ? std::min(floor, *cap) : floor)}, bridge::CachedPlan());
 }
 
 // Rows below `floor`, counted no further than `limit` + 1.
@@ -1103,7 +1105,7 @@ void TrimBuffers(const std::vector<Oid> &tables, const std::vector<std::int64_t>
 		                 "source_relid::pg_catalog.regclass::text "
 		                 "FROM pgtrickle.pgt_change_tracking WHERE source_relid = ANY ($1::oid[]) "
 		                 "ORDER BY source_relid FOR UPDATE SKIP LOCKED",
-		                 {OidList(tables)})
+		                 {OidList(tables)}, bridge::CachedPlan())
 		             .rows;
 	};
 	// Only REPEATABLE READ can fail here; READ COMMITTED saves the subtransaction (and its xid).
