@@ -1,8 +1,10 @@
--- apply_set_based: a DIFFERENTIAL refresh finds the stored rows to delete with one join of the
--- delta's negative rows to the storage (first column's "=", row hash, record_image_eq), numbered
--- per delta row so that a weight of -w deletes exactly w identical copies. Exactness: binary
--- identity (1.0 vs 1.00, 'a' vs 'A' are different rows), duplicates, NULL first columns, a first
--- column that selects many rows, columns without a hash or without "=".
+-- apply_set_based: a DIFFERENTIAL refresh of a query whose first column has no "=" (json) finds
+-- the stored rows to delete with one hash join of the delta's negative rows to the storage (row
+-- hash over the hashable columns, record_image_eq), numbered per delta row so that a weight of -w
+-- deletes exactly w identical copies, instead of scanning the storage once per delta row. A first
+-- column with "=" keeps the index lookup per delta row; no hashable column keeps the scan.
+-- Exactness: binary identity (1.0 vs 1.00 are different rows), duplicates, NULL first columns, a
+-- first column that selects many rows, columns without a hash or without "=".
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 SET pg_trickle.differential_max_change_ratio = 1000;  -- every refresh below is DIFFERENTIAL
@@ -36,8 +38,8 @@ SELECT pgtrickle.create_stream_table('asb_json', 'SELECT j, id FROM asb_src',
 SELECT pgtrickle.create_stream_table('asb_lateral', 'SELECT j FROM asb_src',
                                      'calculated', 'DIFFERENTIAL');
 
--- The apply joins on the first column's "=" and the row hash, or on the row hash alone, or
--- falls back to the lateral lookup.
+-- The apply looks rows up by the first column's "=" (asb_rows), hash-joins on the row hash
+-- (asb_json), or scans per delta row (asb_lateral).
 SELECT s.name,
        e.value LIKE '%hash_record(ROW(s.cat, s.n))%' AS row_hash,
        e.value LIKE '%hash_record(ROW(s.id))%' AS id_hash,

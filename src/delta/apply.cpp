@@ -36,20 +36,20 @@ std::string TypedCol(const std::string &alias, const DeltaPlan &plan, std::size_
 // One statement: net row delta, then delete |w| identical rows for w < 0 and insert w copies
 // for w > 0. Rows are matched by binary identity (record_image_eq over every column, NULLs
 // equal), never by the types' "=": 1.0 and 1.00, or 'a' and 'A' under a case-insensitive
-// collation, are different rows.
-//
-// The rows to delete are found by one join of the negative delta rows (CTE n, each numbered:
-// the delta is netted, so each is a distinct row image) with the storage, on
-//  - the first column's "=" (when it has one: identical values are always equal), which lets
-//    the planner look each delta row up through the index pg_trickle creates on it; a NULL
-//    first column (for a composite: the whole value NULL) is looked up in a second branch;
-//  - the row hash, pg_catalog.hash_record over the columns whose hash is the same for identical
-//    values (DeltaPlan::hash_columns; NULL hashes as 0), which lets it hash-join a large delta
-//    even when the first column is not selective;
-//  - record_image_eq over every column, the identity itself.
-// Every stored row matches at most one delta row; row_number() per delta row keeps |w| of its
-// identical copies. Without either key (no column has "=" nor a usable hash) each delta row is
-// looked up by a lateral scan with LIMIT |w|.
+// collation, are different rows. The rows to delete are found
+//  - when the first column has "=": by a lateral lookup per delta row narrowed by it (identical
+//    values are always equal) through the index pg_trickle creates on it, LIMIT |w|; a NULL
+//    first column (for a composite: the whole value NULL) is looked up in a second branch. A
+//    set-based join measured slower here (docs/benchmarks.md, "Apply without the per-row
+//    lookup"): with the index a nested loop of lookups is what the planner picks anyway, and a
+//    hash join reads the whole storage;
+//  - otherwise, when some columns have a hash that is the same for identical values
+//    (DeltaPlan::hash_columns): by one hash join of the negative delta rows (CTE n, each
+//    numbered: the delta is netted, so each is a distinct row image) with the storage on
+//    pg_catalog.hash_record over those columns (NULL hashes as 0) and record_image_eq, each stored
+//    row matching at most one delta row, row_number() per delta row keeping |w| of its identical
+//    copies (a lateral lookup would scan the whole storage per delta row);
+//  - otherwise by a lateral scan per delta row with LIMIT |w|.
 std::string RowsApplySql(const catalog::StreamTable &st, const DeltaPlan &plan) {
 	std::string table = st.Qualified();
 	std::string s_cols;
@@ -65,48 +65,43 @@ std::string RowsApplySql(const catalog::StreamTable &st, const DeltaPlan &plan) 
 		}
 	}
 	std::string identical = "pg_catalog.record_image_eq(ROW(" + s_cols + "), ROW(" + n_cols + "))";
-	std::string hash_eq;
-	if (!s_hash.empty()) {
-		hash_eq = "pg_catalog.hash_record(ROW(" + s_hash + ")) = pg_catalog.hash_record(ROW(" +
-		          n_hash + ")) AND ";
-	}
+	auto lateral = [&](const std::string &lookup, const std::string &delta_filter) {
+		return "SELECT v.ctid FROM d n CROSS JOIN LATERAL (SELECT s.ctid FROM " + table +
+		       " s WHERE " + lookup + identical + " LIMIT (-n.__pgt_w)) v WHERE n.__pgt_w < 0" +
+		       delta_filter;
+	};
 	std::string all_victims;
-	if (plan.first_column_has_eq || !hash_eq.empty()) {
-		auto match = [&](const std::string &on, const std::string &where) {
-			return "SELECT s.ctid AS __pgt_t, n.__pgt_w, n.__pgt_i FROM n JOIN " + table +
-			       " s ON " + on + hash_eq + identical + where;
-		};
-		std::string matches;
-		if (plan.first_column_has_eq) {
-			// Whether the whole value is NULL: for a composite, `IS NULL` tests each field instead
-			// (ROW(NULL, 'p') is neither NULL nor NOT NULL).
-			const std::string is_null =
-			    plan.first_column_is_row ? " IS NOT DISTINCT FROM NULL" : " IS NULL";
-			const std::string not_null =
-			    plan.first_column_is_row ? " IS DISTINCT FROM NULL" : " IS NOT NULL";
-			matches = match(Col("s", plan, 0) + " " + plan.eq_operators[0] + " " +
-			                    TypedCol("n", plan, 0) + " AND ",
-			                " WHERE n.__pgt_c1" + not_null) +
-			          " UNION ALL " +
-			          match(Col("s", plan, 0) + is_null + " AND ", " WHERE n.__pgt_c1" + is_null);
-		} else {
-			matches = match("", "");
-		}
+	std::string numbered; // the CTE n of the hash join
+	if (plan.first_column_has_eq) {
+		// Whether the whole value is NULL: for a composite, `IS NULL` tests each field instead
+		// (ROW(NULL, 'p') is neither NULL nor NOT NULL, and such rows were never matched).
+		const std::string is_null =
+		    plan.first_column_is_row ? " IS NOT DISTINCT FROM NULL" : " IS NULL";
+		const std::string not_null =
+		    plan.first_column_is_row ? " IS DISTINCT FROM NULL" : " IS NOT NULL";
+		all_victims = lateral(Col("s", plan, 0) + " " + plan.eq_operators[0] + " " +
+		                          TypedCol("n", plan, 0) + " AND ",
+		                      " AND n.__pgt_c1" + not_null) +
+		              " UNION ALL " +
+		              lateral(Col("s", plan, 0) + is_null + " AND ", " AND n.__pgt_c1" + is_null);
+	} else if (!s_hash.empty()) {
+		numbered = ", n AS MATERIALIZED (SELECT d.*, pg_catalog.row_number() OVER () AS __pgt_i "
+		           "FROM d WHERE d.__pgt_w < 0)";
 		all_victims = "SELECT m.__pgt_t FROM (SELECT m.__pgt_t, m.__pgt_w, "
-		              "pg_catalog.row_number() OVER (PARTITION BY m.__pgt_i) AS __pgt_r FROM (" +
-		              matches + ") m) m WHERE m.__pgt_r <= -m.__pgt_w";
+		              "pg_catalog.row_number() OVER (PARTITION BY m.__pgt_i) AS __pgt_r FROM "
+		              "(SELECT s.ctid AS __pgt_t, n.__pgt_w, n.__pgt_i FROM n JOIN " +
+		              table + " s ON pg_catalog.hash_record(ROW(" + s_hash +
+		              ")) = pg_catalog.hash_record(ROW(" + n_hash + ")) AND " + identical +
+		              ") m) m WHERE m.__pgt_r <= -m.__pgt_w";
 	} else {
-		all_victims = "SELECT v.ctid FROM n CROSS JOIN LATERAL (SELECT s.ctid FROM " + table +
-		              " s WHERE " + identical + " LIMIT (-n.__pgt_w)) v";
+		all_victims = lateral("", "");
 	}
 	std::string insert_cols;
 	for (std::size_t i = 0; i < plan.column_names.size(); i++) {
 		insert_cols += (i ? ", " : "") + DeltaCol(i);
 	}
-	return "WITH d AS MATERIALIZED (\n" + plan.delta_sql +
-	       "\n), n AS MATERIALIZED (SELECT d.*, pg_catalog.row_number() OVER () AS __pgt_i FROM d "
-	       "WHERE d.__pgt_w < 0), del AS (DELETE FROM " +
-	       table + " WHERE ctid = ANY (ARRAY(" + all_victims +
+	return "WITH d AS MATERIALIZED (\n" + plan.delta_sql + "\n)" + numbered +
+	       ", del AS (DELETE FROM " + table + " WHERE ctid = ANY (ARRAY(" + all_victims +
 	       ")) RETURNING 1), ins AS (INSERT INTO " + table + " (" + st.column_list + ") SELECT " +
 	       insert_cols +
 	       " FROM d, pg_catalog.generate_series(1, d.__pgt_w) WHERE d.__pgt_w > 0 RETURNING 1) "
