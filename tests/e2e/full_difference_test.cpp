@@ -39,7 +39,8 @@ TEST_F(FullDifferenceTest, DownstreamReceivesOnlyTheRealChange) {
 	    conn_->Scalar("SELECT 'pgtrickle_changes.changes_' || 'fd_up'::regclass::oid");
 	conn_->Exec("SELECT pgtrickle.refresh_stream_table('fd_down')");
 	ASSERT_EQ(conn_->Scalar("SELECT count(*) FROM " + buffer), "0");
-	const std::string versions_before = conn_->Scalar("SELECT count(DISTINCT xmin::text) FROM fd_up");
+	const std::string versions_before =
+	    conn_->Scalar("SELECT count(DISTINCT xmin::text) FROM fd_up");
 
 	// One row changes: its value keeps "=" but not its identity (3 -> 3.0).
 	conn_->Exec("UPDATE fd_src SET v = 3.0 WHERE id = 3");
