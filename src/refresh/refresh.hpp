@@ -25,9 +25,10 @@ ModeDecision DecideMode(const catalog::StreamTable &st);
 // Whether a FULL refresh of st writes only the rows that differ (st is populated, needs no
 // rebuild, and another stream table reads it: their change buffers then receive only the real
 // change), rather than deleting every row and inserting the result. Computing the difference
-// costs more than rewriting every row (a hashed netting of the result and the stored rows,
-// docs/benchmarks.md), but less than a downstream buffer holding every row twice and the
-// downstream refresh that reads it. C++ regime; needs SPI.
+// costs more than rewriting every row (a hashed netting of the result and the stored rows:
+// 1.6-3.2x REFRESH MATERIALIZED VIEW, docs/benchmarks.md), so it is done only where it spares
+// the readers' buffers and refreshes every row twice (not measured as a whole yet). C++ regime;
+// needs SPI.
 bool FullWritesDifference(const catalog::StreamTable &st);
 
 struct UnitOptions {
