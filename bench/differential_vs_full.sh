@@ -21,7 +21,8 @@
 # refresh history recorded. The scheduler is off (pg_trickle.enabled = off).
 #
 # Environment: BENCH_ROWS (1000000), BENCH_DIM_ROWS (100000), BENCH_GROUPS (10000),
-# BENCH_RATES ("0.1 1 10", percent), BENCH_REPEATS (3), BENCH_QUERIES ("filter join agg"),
+# BENCH_RATES ("0.1 1 10", percent), BENCH_REPEATS (3), BENCH_QUERIES ("filter join agg"; also
+# "window topn recursive", below),
 # BENCH_MAX_CHANGE_RATIO (1.0), BENCH_SEED (0.42), plus those of bench/lib.sh.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -42,6 +43,18 @@ QSQL[join]="SELECT big.id, big.a, dim.id AS dim_id, dim.cat FROM big JOIN dim ON
 QCOLS[join]="id, a, dim_id, cat"
 QSQL[agg]="SELECT g, count(*) AS cnt, sum(a) AS sum_a, avg(b) AS avg_b, min(a) AS min_a, max(b) AS max_b FROM big GROUP BY g"
 QCOLS[agg]="g, cnt, sum_a, avg_b, min_a, max_b"
+# Window functions and recursion (issue 12; not in the default list):
+#   window:    a window over PARTITION BY g (only the partitions a change touches are recomputed)
+#   topn:      the 3 rows of each g with the smallest a (row_number, kept under WHERE rn <= 3)
+#   recursive: the descendants, to depth 3, of big rows 1..10 (a row's parent is the row whose id
+#              is its k): WITH RECURSIVE ... UNION ALL, recomputed when big changes, the levels
+#              above see only its changed rows
+QSQL[window]="SELECT id, g, a, rank() OVER (PARTITION BY g ORDER BY a) AS r, sum(b) OVER (PARTITION BY g) AS sum_b FROM big"
+QCOLS[window]="id, g, a, r, sum_b"
+QSQL[topn]="SELECT id, g, a, rn FROM (SELECT id, g, a, row_number() OVER (PARTITION BY g ORDER BY a, id) AS rn FROM big) s WHERE rn <= 3"
+QCOLS[topn]="id, g, a, rn"
+QSQL[recursive]="WITH RECURSIVE r(id, k, depth) AS (SELECT id, k, 0 FROM big WHERE id <= 10 UNION ALL SELECT b.id, b.k, r.depth + 1 FROM big b JOIN r ON b.k = r.id WHERE r.depth < 3) SELECT id, k, depth FROM r"
+QCOLS[recursive]="id, k, depth"
 
 bench_start_cluster "pg_trickle.enabled = off"
 echo "differential_vs_full: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores," \
@@ -87,8 +100,8 @@ trap 'rm -f "$RAW"; bench_cleanup' EXIT
 
 check_st() { # q -> number of rows differing (both directions)
 	local q=$1
-	bench_psql_val "SELECT (SELECT count(*) FROM (SELECT ${QCOLS[$q]} FROM st_${q}_diff EXCEPT ALL ${QSQL[$q]}) x)
-	              + (SELECT count(*) FROM (${QSQL[$q]} EXCEPT ALL SELECT ${QCOLS[$q]} FROM st_${q}_diff) y)"
+	bench_psql_val "SELECT (SELECT count(*) FROM (SELECT ${QCOLS[$q]} FROM st_${q}_diff EXCEPT ALL (${QSQL[$q]})) x)
+	              + (SELECT count(*) FROM ((${QSQL[$q]}) EXCEPT ALL SELECT ${QCOLS[$q]} FROM st_${q}_diff) y)"
 }
 
 last_action() { # stream table name -> action of its latest history row
