@@ -223,3 +223,16 @@ ORDER BY i.pgt_schema, i.pgt_name;
 COMMENT ON VIEW pgtrickle.stream_tables IS
     'one line per stream table: is it fresh, how stale, its last refresh, its group';
 GRANT SELECT ON pgtrickle.stream_tables TO PUBLIC;
+
+-------------------------------------------------------------------------------
+-- Issue 12: the registry of supported constructs
+-------------------------------------------------------------------------------
+
+-- The SQL constructs of the DIFFERENTIAL engine: maintained (operator) or refused (reason), from
+-- the registry src/core/constructs.cpp (docs/sql-reference.md's support table is generated from it).
+CREATE FUNCTION pgtrickle.supported_constructs()
+RETURNS TABLE(category text, construct text, differential text, operator text, refusal text,
+              source_file text, method text, example text)
+LANGUAGE C IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'pgtrickle_supported_constructs';

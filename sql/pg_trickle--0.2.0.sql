@@ -243,6 +243,15 @@ RETURNS TABLE(property text, value text)
 LANGUAGE C STABLE
 AS 'MODULE_PATHNAME', 'pgtrickle_explain_st';
 
+-- The SQL constructs of the DIFFERENTIAL engine: maintained (operator) or refused (reason), from
+-- the registry src/core/constructs.cpp (docs/sql-reference.md's support table is generated from it).
+CREATE FUNCTION pgtrickle.supported_constructs()
+RETURNS TABLE(category text, construct text, differential text, operator text, refusal text,
+              source_file text, method text, example text)
+LANGUAGE C IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'pgtrickle_supported_constructs';
+
 -------------------------------------------------------------------------------
 -- Views and monitoring
 -------------------------------------------------------------------------------
