@@ -14,20 +14,32 @@
 // rows already produced, UNION ALL needs a terminating condition or a CYCLE clause, as it does
 // for the query itself). Cost: two evaluations of the recursion whenever one of its tables
 // changed, plus netting its output; the levels above it stay incremental (a join or an aggregate
-// over the recursion only processes the rows that changed). Incremental insertion (seeding the
-// recursion with the previous result) is not done: it needs the previous result of the recursion
-// itself, which the stream table holds only when the recursion is the whole query.
+// over the recursion only processes the rows that changed). T_old of a table with a one-column
+// primary key is its current rows minus those whose key has a net change, plus the net deletes
+// (KeyedOldImage: the change buffer netted once, the table's indexes usable by the recursion);
+// of other tables the consolidated multiset (every row hashed, in every iteration). Incremental
+// insertion (semi-naive evaluation seeded with the previous result) is not done: it needs the
+// previous result of the recursion itself, which the stream table holds only when the recursion
+// is the whole query.
 #include "bridge/guard.hpp"
 #include "ivm/ops.hpp"
 #include "ivm/sql.hpp"
 
 extern "C" {
 #include "postgres.h"
+#include "access/genam.h"
+#include "access/table.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "rewrite/rewriteManip.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
 }
+
+#include <optional>
+#include <vector>
 
 namespace pgtrickle::ivm {
 
@@ -63,6 +75,25 @@ Collected Collect(Query *q) {
 	Collected c{NIL, NIL};
 	PgCall([&] { (void)CollectWalker((::Node *)q, &c); });
 	return c;
+}
+
+// The 0-based column positions of relid's primary key, or nullopt without one. C++ regime.
+std::optional<std::vector<int>> PrimaryKeyColumns(Oid relid) {
+	return PgCall([&]() -> std::optional<std::vector<int>> {
+		Relation rel = table_open(relid, AccessShareLock);
+		Oid pk = RelationGetPrimaryKeyIndex(rel);
+		table_close(rel, AccessShareLock);
+		if (!OidIsValid(pk)) {
+			return std::nullopt;
+		}
+		Relation idx = index_open(pk, AccessShareLock);
+		std::vector<int> cols;
+		for (int i = 0; i < idx->rd_index->indnkeyatts; i++) {
+			cols.push_back(idx->rd_index->indkey.values[i] - 1);
+		}
+		index_close(idx, AccessShareLock);
+		return cols;
+	});
 }
 
 class Recursive : public Op {
@@ -103,13 +134,28 @@ class Recursive : public Op {
 			Query *copy = (Query *)PgCall([&] { return copyObjectImpl(template_); });
 			Collected c = Collect(copy);
 			std::size_t i = 0;
+			std::string with;
 			ListCell *lc;
 			foreach (lc, c.rtes) {
 				Op &leaf = *children[i++];
-				ReplaceRte((RangeTblEntry *)lfirst(lc), ParseOne(Bag(leaf, Mode::kOld)),
-				           leaf.columns.size(), false);
+				std::string cte = "__pgt_rold" + std::to_string(i);
+				std::optional<std::string> body = KeyedOldImage(leaf, cte);
+				Query *sub;
+				if (body) {
+					std::string changes = "SELECT " + Names(leaf.columns.size(), true, "d") +
+					                      " FROM " + From(leaf, Mode::kDelta, "d");
+					sub = ParseInCteScope(cte, changes, *body);
+					with += (with.empty() ? "WITH " : ", ") + cte + " AS MATERIALIZED (\n" +
+					        changes + "\n)";
+				} else {
+					sub = ParseOne(Bag(leaf, Mode::kOld));
+				}
+				ReplaceRte((RangeTblEntry *)lfirst(lc), sub, leaf.columns.size(), false);
 			}
-			return Deparse(copy);
+			if (with.empty()) {
+				return Deparse(copy);
+			}
+			return with + "\nSELECT * FROM (\n" + Deparse(copy) + "\n) AS __pgt_o";
 		}
 		std::string changed;
 		for (std::size_t i = 0; i < children.size(); i++) {
@@ -129,6 +175,37 @@ class Recursive : public Op {
 	}
 
   private:
+	// The rows of a table before the changes, each once (what the recursion reads), when the
+	// table has a one-column primary key. A table holds at most one row per key at each
+	// snapshot, so
+	//   Old(L) = {r in New(L) : no net change has r's key} + {rows of net weight −1 in Δ(L)}
+	// (a key whose changes net to nothing keeps its current row, which is its old row; a net
+	// weight is never below −1, as the old table held each row at most once). The netted
+	// changes are the MATERIALIZED CTE `cte` (computed once per refresh; the caller defines it).
+	// Both branches are plain single-relation SELECTs (the key test is NOT (key = ANY
+	// (subquery)), a hashed subplan, not an anti join), so PostgreSQL flattens the UNION ALL
+	// into the join that reads it and the recursion keeps its index paths into the table.
+	// Keys compare with their type's equality, as the key constraint does. nullopt otherwise:
+	// the caller uses the consolidated multiset New(L) − Δ(L) (Bag), which hashes every row of
+	// the table in every iteration of the recursion.
+	std::optional<std::string> KeyedOldImage(Op &leaf, const std::string &cte) {
+		std::optional<std::vector<int>> pk = PrimaryKeyColumns(leaf.leaves.front());
+		std::string op;
+		if (pk && pk->size() == 1 && (*pk)[0] >= 0 &&
+		    static_cast<std::size_t>((*pk)[0]) < leaf.columns.size()) {
+			op = EqualityOperator(leaf.columns[(*pk)[0]].type);
+		}
+		if (op.empty()) {
+			return std::nullopt;
+		}
+		std::size_t n = leaf.columns.size();
+		std::string key = "__pgt_c" + std::to_string((*pk)[0] + 1);
+		return "SELECT " + Names(n, false, "r") + " FROM " + From(leaf, Mode::kNew, "r") +
+		       " WHERE NOT (r." + key + " " + op + " ANY (SELECT d." + key + " FROM " + cte +
+		       " d))\nUNION ALL\nSELECT " + Names(n, false, "d") + " FROM " + cte +
+		       " d WHERE d.__pgt_w < 0";
+	}
+
 	Query *template_;
 };
 
