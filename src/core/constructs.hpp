@@ -27,8 +27,8 @@ struct Construct {
 	const char *op_or_refusal;
 	const char *file; // the source file of the operator or of the refusal (under src/)
 	const char *how;  // the method (maintained) or why it is refused (Markdown)
-	// A query over the tables of sql/supported_constructs.sql (sc_t, sc_u, sc_e, sc_j, sc_inh,
-	// sc_mv) that contains the construct.
+	// A query over the tables of sql/supported_constructs.sql (cx_t, cx_u, cx_e, cx_j, cx_inh,
+	// cx_mv) that contains the construct.
 	const char *example;
 };
 
