@@ -16,7 +16,7 @@
 // changed, plus netting its output; the levels above it stay incremental (a join or an aggregate
 // over the recursion only processes the rows that changed). T_old of a table with a one-column
 // primary key is its current rows minus those whose key has a net change, plus the net deletes
-// (KeyedOldImage: the change buffer netted once, the table's indexes usable by the recursion);
+// (KeyedOldImage: the change buffer netted once, the table not consolidated);
 // of other tables the consolidated multiset (every row hashed, in every iteration). Incremental
 // insertion (semi-naive evaluation seeded with the previous result) is not done: it needs the
 // previous result of the recursion itself, which the stream table holds only when the recursion
@@ -182,9 +182,9 @@ class Recursive : public Op {
 	// (a key whose changes net to nothing keeps its current row, which is its old row; a net
 	// weight is never below −1, as the old table held each row at most once). The netted
 	// changes are the MATERIALIZED CTE `cte` (computed once per refresh; the caller defines it).
-	// Both branches are plain single-relation SELECTs (the key test is NOT (key = ANY
-	// (subquery)), a hashed subplan, not an anti join), so PostgreSQL flattens the UNION ALL
-	// into the join that reads it and the recursion keeps its index paths into the table.
+	// The key test is NOT (key = ANY (subquery)), a hashed subplan over the CTE. PostgreSQL does
+	// not flatten this UNION ALL into the recursive join (measured: it still scans and hash-joins
+	// the whole table in each iteration), but no longer hashes every row on every column.
 	// Keys compare with their type's equality, as the key constraint does. nullopt otherwise:
 	// the caller uses the consolidated multiset New(L) − Δ(L) (Bag), which hashes every row of
 	// the table in every iteration of the recursion.
