@@ -183,6 +183,48 @@ std::optional<StreamTable> LoadById(std::int64_t pgt_id) {
 	return v.front();
 }
 
+namespace {
+
+Oid RelidOfName(const std::string &name) {
+	const char *text = name.c_str();
+	return PgCall([&] {
+		List *names = stringToQualifiedNameList(text);
+		RangeVar *rv = makeRangeVarFromNameList(names);
+		return RangeVarGetRelid(rv, NoLock, true);
+	});
+}
+
+[[noreturn]] void NoSuchStreamTable(const std::string &name) {
+	throw core::Error("42P01", "stream table \"" + name + "\" does not exist", {},
+	                  "pgtrickle.pgt_status() lists the stream tables.");
+}
+
+} // namespace
+
+StreamTable ResolveIdentity(const std::string &name) {
+	Oid relid = RelidOfName(name);
+	if (!OidIsValid(relid)) {
+		NoSuchStreamTable(name);
+	}
+	bridge::PinnedSearchPath pin;
+	auto r = SpiExec(std::string("SELECT st.pgt_id, c.relowner, n.nspname, c.relname "
+	                             "FROM pgtrickle.pgt_stream_tables st "
+	                             "JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid ") +
+	                     (HasRebindColumn() ? kNotRestoring : "") + kJoinNamespace +
+	                     "WHERE st.pgt_relid = $1::oid",
+	                 {std::to_string(relid)}, bridge::CachedPlan());
+	if (r.rows.empty()) {
+		throw core::Error("42809", "\"" + name + "\" is not a stream table");
+	}
+	StreamTable st;
+	st.pgt_id = std::stoll(*r.rows[0][0]);
+	st.relid = relid;
+	st.owner = static_cast<Oid>(std::stoul(*r.rows[0][1]));
+	st.schema = *r.rows[0][2];
+	st.name = *r.rows[0][3];
+	return st;
+}
+
 StreamTable Resolve(const std::string &name) {
 	const char *text = name.c_str();
 	Oid relid = PgCall([&] {
