@@ -682,7 +682,9 @@ PGT_FUNCTION(pgtrickle_refresh_stream_table) {
 		bridge::PinnedSearchPath pin;
 		api::RebindRestored(false);
 	}
-	catalog::StreamTable st = catalog::Resolve(name);
+	// Only the identity: RefreshNow finds the unit by id and RefreshUnit reads the members again
+	// after its snapshot.
+	catalog::StreamTable st = catalog::ResolveIdentity(name);
 	bridge::PinnedSearchPath pin;
 	api::CheckOwner(st);
 	api::RefreshNow(st, catalog::Initiator::kManual);

@@ -727,6 +727,13 @@ bool HasPendingBaseChanges(const catalog::StreamTable &st) {
 	return PendingForAll({st})[st.pgt_id];
 }
 
+bool HasPendingBaseChanges(const catalog::StreamTable &st, bool *buffered) {
+	std::map<std::int64_t, bool> held;
+	bool pending = PendingForAll({st}, false, &held)[st.pgt_id];
+	*buffered = held[st.pgt_id];
+	return pending;
+}
+
 namespace {
 
 // AccessShareLock on a change buffer without waiting: false when another transaction holds a
@@ -751,7 +758,8 @@ bool TryLockBuffer(const std::string &schema, const std::string &name) {
 } // namespace
 
 std::map<std::int64_t, bool> PendingForAll(const std::vector<catalog::StreamTable> &tables,
-                                           bool skip_locked) {
+                                           bool skip_locked,
+                                           std::map<std::int64_t, bool> *buffered) {
 	bridge::AsExtensionOwner as_owner; // buffers are private; only booleans leave
 	std::map<std::int64_t, bool> pending;
 	std::map<std::int64_t, core::ConsumedFrontier> frontiers;
@@ -806,6 +814,9 @@ std::map<std::int64_t, bool> PendingForAll(const std::vector<catalog::StreamTabl
 		                        QuoteIdent(*b[0]) + "." + QuoteIdent(*b[1]) + " GROUP BY 1",
 		                    {}, bridge::CachedPlan());
 		for (auto id : consumers) {
+			if (buffered != nullptr && !xids.rows.empty()) {
+				(*buffered)[id] = true;
+			}
 			auto f = frontiers.find(id);
 			for (const auto &x : xids.rows) {
 				if (f == frontiers.end() ||

@@ -55,6 +55,12 @@ std::optional<Frontier> LoadFrontier(std::int64_t pgt_id);
 // Whether any captured base table of st has changes its frontier has not consumed (or st reads an
 // uncapturable source, which counts as always changed).
 bool HasPendingBaseChanges(const catalog::StreamTable &st);
+// The same; *buffered (when not pending) gets whether any of st's change buffers held a row at the
+// check, consumed or not. When none did, a trim after a refresh that found nothing to do has
+// nothing to delete: a row committed later by a transaction below the refresh's snapshot xmin
+// would have been visible to the check (it runs after that snapshot), so only rows of later
+// writers can be there, which no consumer's floor passes yet (see TrimBuffers).
+bool HasPendingBaseChanges(const catalog::StreamTable &st, bool *buffered);
 
 // Pending change rows of st over all its captured sources; *source_rows gets the sources' size
 // for the change ratio of AUTO/DIFFERENTIAL: pg_class.reltuples, or for a table never analyzed a
@@ -78,8 +84,10 @@ std::vector<SourceBacklog> PendingBySource(const catalog::StreamTable &st);
 // skip_locked (the scheduler): a buffer that cannot be read at once (a drop_stream_table or an
 // ALTER TABLE holds it) is skipped, its consumers counting as not pending: the scheduler never
 // waits for a lock user DDL holds, which could close a cycle with it (40P01 for the user).
+// buffered (optional): pgt_id -> whether a buffer read for it held any row.
 std::map<std::int64_t, bool> PendingForAll(const std::vector<catalog::StreamTable> &tables,
-                                           bool skip_locked = false);
+                                           bool skip_locked = false,
+                                           std::map<std::int64_t, bool> *buffered = nullptr);
 
 // Why st's next refresh must be FULL because of a marker row in one of its buffers that its
 // frontier has not consumed: 'T' (a source was truncated) or 'R' (the buffered changes cannot be

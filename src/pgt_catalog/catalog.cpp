@@ -36,7 +36,10 @@ constexpr const char *kSelectColumns =
     "(extract(epoch FROM st.last_error_at) * 1000000)::bigint, st.defining_tree, "
     "(SELECT pg_catalog.string_agg(pg_catalog.quote_ident(u.c), ', ' ORDER BY u.o) "
     " FROM pg_catalog.unnest(st.output_columns) WITH ORDINALITY AS u(c, o)), st.reinit_reason, "
-    "(extract(epoch FROM st.reinit_requested_at) * 1000000)::bigint "
+    "(extract(epoch FROM st.reinit_requested_at) * 1000000)::bigint, "
+    // the dependencies, "relid:type,...", in the same statement (one statement per load)
+    "(SELECT pg_catalog.string_agg(d.source_relid::text || ':' || d.source_type, ',' "
+    " ORDER BY d.source_relid) FROM pgtrickle.pgt_dependencies d WHERE d.pgt_id = st.pgt_id) "
     "FROM pgtrickle.pgt_stream_tables st "
     "JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid ";
 constexpr const char *kNotRestoring = "AND NOT st.needs_rebind ";
@@ -91,6 +94,16 @@ StreamTable FromRow(const bridge::Row &r) {
 	st.column_list = r[20].value_or("");
 	st.reinit_reason = r[21];
 	st.reinit_requested_at = OptTs(r[22]);
+	std::string deps = r[23].value_or("");
+	std::size_t pos = 0;
+	while (pos < deps.size()) {
+		std::size_t comma = deps.find(',', pos);
+		std::string item = deps.substr(pos, comma == std::string::npos ? comma : comma - pos);
+		std::size_t colon = item.find(':');
+		st.deps.push_back(Dependency{static_cast<Oid>(std::stoul(item.substr(0, colon))),
+		                             item.substr(colon + 1)});
+		pos = comma == std::string::npos ? deps.size() : comma + 1;
+	}
 	return st;
 }
 
@@ -110,27 +123,16 @@ std::vector<StreamTable> Load(const std::string &where, const std::vector<bridge
 	for (auto &st : tables) {
 		by_id[st.pgt_id] = &st;
 	}
-	// Only the loaded stream tables' dependencies (all of them when loading every table).
+	// The dependencies came with the rows (FromRow).
 	std::string ids = "{";
+	bool reads_views = false;
 	for (const auto &st : tables) {
 		ids += (ids.size() > 1 ? "," : "") + std::to_string(st.pgt_id);
-	}
-	ids += "}";
-	bool all = where.empty();
-	auto deps = all ? SpiExec("SELECT pgt_id, source_relid, source_type FROM "
-	                          "pgtrickle.pgt_dependencies ORDER BY pgt_id, source_relid")
-	                : SpiExec("SELECT pgt_id, source_relid, source_type FROM "
-	                          "pgtrickle.pgt_dependencies WHERE pgt_id = ANY ($1::bigint[]) "
-	                          "ORDER BY pgt_id, source_relid",
-	                          {ids}, bridge::CachedPlan());
-	bool reads_views = false;
-	for (const auto &r : deps.rows) {
-		auto it = by_id.find(std::stoll(*r[0]));
-		if (it != by_id.end()) {
-			it->second->deps.push_back(Dependency{static_cast<Oid>(std::stoul(*r[1])), *r[2]});
-			reads_views = reads_views || *r[2] == "VIEW";
+		for (const auto &dep : st.deps) {
+			reads_views = reads_views || dep.type == "VIEW";
 		}
 	}
+	ids += "}";
 	// Relations read through views: the rewrite rules' dependencies, followed recursively (only
 	// when a loaded table reads a view: planning this query costs more than the rest of a load).
 	if (!reads_views) {
@@ -179,6 +181,48 @@ std::optional<StreamTable> LoadById(std::int64_t pgt_id) {
 		return std::nullopt;
 	}
 	return v.front();
+}
+
+namespace {
+
+Oid RelidOfName(const std::string &name) {
+	const char *text = name.c_str();
+	return PgCall([&] {
+		List *names = stringToQualifiedNameList(text);
+		RangeVar *rv = makeRangeVarFromNameList(names);
+		return RangeVarGetRelid(rv, NoLock, true);
+	});
+}
+
+[[noreturn]] void NoSuchStreamTable(const std::string &name) {
+	throw core::Error("42P01", "stream table \"" + name + "\" does not exist", {},
+	                  "pgtrickle.pgt_status() lists the stream tables.");
+}
+
+} // namespace
+
+StreamTable ResolveIdentity(const std::string &name) {
+	Oid relid = RelidOfName(name);
+	if (!OidIsValid(relid)) {
+		NoSuchStreamTable(name);
+	}
+	bridge::PinnedSearchPath pin;
+	auto r = SpiExec(std::string("SELECT st.pgt_id, c.relowner, n.nspname, c.relname "
+	                             "FROM pgtrickle.pgt_stream_tables st "
+	                             "JOIN pg_catalog.pg_class c ON c.oid = st.pgt_relid ") +
+	                     (HasRebindColumn() ? kNotRestoring : "") + kJoinNamespace +
+	                     "WHERE st.pgt_relid = $1::oid",
+	                 {std::to_string(relid)}, bridge::CachedPlan());
+	if (r.rows.empty()) {
+		throw core::Error("42809", "\"" + name + "\" is not a stream table");
+	}
+	StreamTable st;
+	st.pgt_id = std::stoll(*r.rows[0][0]);
+	st.relid = relid;
+	st.owner = static_cast<Oid>(std::stoul(*r.rows[0][1]));
+	st.schema = *r.rows[0][2];
+	st.name = *r.rows[0][3];
+	return st;
 }
 
 StreamTable Resolve(const std::string &name) {

@@ -75,6 +75,10 @@ std::optional<StreamTable> LoadById(std::int64_t pgt_id);
 // Resolves a relation name the way PostgreSQL does (search_path for unqualified names) and
 // returns the stream table, or throws 42P01 "stream table ... does not exist".
 StreamTable Resolve(const std::string &name);
+// The same, with only the identity filled in (pgt_id, relid, owner, schema, name; the rest keeps
+// its defaults): for a caller that reads the full row again later anyway (a manual refresh, which
+// must re-read its members after its snapshot: refresh::RefreshUnit).
+StreamTable ResolveIdentity(const std::string &name);
 
 // Marks a stream table for a full rebuild on its next refresh (needs_reinit) and records why
 // (explain_st shows it). Every rebuild request goes through here: the request time it stamps is

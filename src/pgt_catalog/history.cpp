@@ -51,6 +51,24 @@ std::int64_t StartHistory(std::int64_t pgt_id, const std::string &action, Initia
 	return std::stoll(r.Get(0, 0));
 }
 
+void RecordCompletedHistory(std::int64_t pgt_id, Initiator who, std::optional<int> group_id,
+                            TimestampUs start_time, const RefreshOutcome &outcome,
+                            TimestampUs data_timestamp, std::optional<std::int64_t> group_epoch) {
+	bridge::AsExtensionOwner as_owner;
+	SpiExec("INSERT INTO pgtrickle.pgt_refresh_history (pgt_id, start_time, end_time, action, "
+	        "status, initiated_by, group_id, group_epoch, rows_inserted, rows_deleted, "
+	        "data_timestamp) VALUES ($1::bigint, " +
+	            TsExpr("$2") +
+	            ", clock_timestamp(), $3, 'COMPLETED', $4, $5::int, $6::bigint, $7::bigint, "
+	            "$8::bigint, " +
+	            TsExpr("$9") + ")",
+	        {std::to_string(pgt_id), std::to_string(start_time), outcome.action,
+	         std::string(Name(who)), group_id ? Value(std::to_string(*group_id)) : Value(),
+	         OptText(group_epoch), std::to_string(outcome.rows_inserted),
+	         std::to_string(outcome.rows_deleted), std::to_string(data_timestamp)},
+	        bridge::CachedPlan());
+}
+
 void FinishHistory(std::int64_t refresh_id, const std::string &status,
                    const RefreshOutcome *outcome, std::optional<TimestampUs> data_timestamp,
                    const std::string &error_message, std::optional<std::int64_t> group_epoch) {

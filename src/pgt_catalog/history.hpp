@@ -24,6 +24,13 @@ struct RefreshOutcome {
 std::int64_t StartHistory(std::int64_t pgt_id, const std::string &action, Initiator who,
                           std::optional<int> group_id, std::optional<std::int64_t> group_epoch);
 
+// Inserts the finished (COMPLETED) history row of a refresh that started at `start_time`: the one
+// history write of a refresh run in the caller's transaction (a manual refresh), whose row no
+// other session can see before it commits and which an error rolls back with the refresh.
+void RecordCompletedHistory(std::int64_t pgt_id, Initiator who, std::optional<int> group_id,
+                            TimestampUs start_time, const RefreshOutcome &outcome,
+                            TimestampUs data_timestamp, std::optional<std::int64_t> group_epoch);
+
 // Sets the final status of a history row (COMPLETED, FAILED, ROLLED_BACK, SKIPPED), and the group
 // epoch a committed group refresh reached.
 void FinishHistory(std::int64_t refresh_id, const std::string &status,

@@ -39,8 +39,11 @@ namespace {
 
 // Whether st must be recomputed: never populated, marked for rebuild, a time-dependent query,
 // base changes it has not consumed, or an upstream stream table that changed after st last did
-// (in this unit, or before).
-bool HasWork(const catalog::StreamTable &st, const std::vector<Oid> &changed_in_unit) {
+// (in this unit, or before). *buffered: false only when it has no work and none of its change
+// buffers held a row at the pending check (capture::HasPendingBaseChanges).
+bool HasWork(const catalog::StreamTable &st, const std::vector<Oid> &changed_in_unit,
+             bool *buffered) {
+	*buffered = true;
 	if (!st.is_populated || st.needs_reinit) {
 		return true;
 	}
@@ -80,7 +83,7 @@ bool HasWork(const catalog::StreamTable &st, const std::vector<Oid> &changed_in_
 			}
 		}
 	}
-	return capture::HasPendingBaseChanges(st);
+	return capture::HasPendingBaseChanges(st, buffered);
 }
 
 } // namespace
@@ -253,14 +256,11 @@ catalog::RefreshOutcome Execute(const catalog::StreamTable &st, Snapshot snapsho
 UnitResult RefreshUnit(const std::vector<catalog::StreamTable> &loaded, const UnitOptions &options,
                        std::int64_t *failed_member) {
 	UnitResult result;
-	std::vector<std::int64_t> history_ids = options.history_ids;
-	if (history_ids.empty()) {
-		for (const auto &st : loaded) {
-			history_ids.push_back(
-			    catalog::StartHistory(st.pgt_id, st.needs_reinit ? "REINITIALIZE" : "FULL",
-			                          options.who, options.group_id, std::nullopt));
-		}
-	}
+	// A scheduled unit wrote its RUNNING rows in a transaction of its own (history_ids); a manual
+	// one runs in the caller's transaction, where no other session sees a RUNNING row before it
+	// commits and an error rolls the row back with the refresh: it writes its rows once, finished.
+	const std::vector<std::int64_t> &history_ids = options.history_ids;
+	catalog::TimestampUs start_time = catalog::NowUs();
 
 	// One snapshot for every member: a commit to a shared source between two member refreshes
 	// reaches all of them or none.
@@ -293,13 +293,19 @@ UnitResult RefreshUnit(const std::vector<catalog::StreamTable> &loaded, const Un
 	}
 
 	std::vector<Oid> changed_in_unit;
+	// Whether a buffer of some member may hold rows to trim: not when every member found nothing
+	// to do in buffers that held no row at its pending check (HasWork).
+	bool trim = false;
 	for (const auto &st : members) {
 		*failed_member = st.pgt_id;
-		if (HasWork(st, changed_in_unit)) {
+		bool buffered = true;
+		if (HasWork(st, changed_in_unit, &buffered)) {
 			result.outcomes.push_back(Execute(st, snapshot));
 			changed_in_unit.push_back(st.relid);
+			trim = true;
 		} else {
 			result.outcomes.push_back(catalog::RefreshOutcome{"NO_DATA", 0, 0});
+			trim = trim || buffered;
 		}
 	}
 	*failed_member = 0;
@@ -320,8 +326,17 @@ UnitResult RefreshUnit(const std::vector<catalog::StreamTable> &loaded, const Un
 		rebuilt_for.requested_at = members[i].reinit_requested_at;
 		catalog::RecordSuccess(members[i].pgt_id, result.outcomes[i], data_timestamp, frontier,
 		                       rebuilt_for);
-		catalog::FinishHistory(history_ids[i], "COMPLETED", &result.outcomes[i], data_timestamp, {},
-		                       result.epoch);
+		if (history_ids.empty()) {
+			catalog::RecordCompletedHistory(members[i].pgt_id, options.who, options.group_id,
+			                                start_time, result.outcomes[i], data_timestamp,
+			                                result.epoch);
+		} else {
+			catalog::FinishHistory(history_ids[i], "COMPLETED", &result.outcomes[i], data_timestamp,
+			                       {}, result.epoch);
+		}
+	}
+	if (!trim) {
+		return result;
 	}
 	std::vector<Oid> tables;
 	for (const auto &st : members) {

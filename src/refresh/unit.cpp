@@ -143,7 +143,7 @@ Unit FindUnit(const StreamTable &target, bool whole_group) {
 
 bool TryLockStreamTable(std::int64_t pgt_id) {
 	auto r = SpiExec("SELECT pg_catalog.pg_try_advisory_xact_lock($1::int, $2::int)",
-	                 {std::to_string(kLockClass), std::to_string(pgt_id)});
+	                 {std::to_string(kLockClass), std::to_string(pgt_id)}, bridge::CachedPlan());
 	return r.Get(0, 0) == "t";
 }
 
