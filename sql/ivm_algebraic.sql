@@ -163,6 +163,12 @@ SELECT count(*) FROM :state;
 INSERT INTO :state (__pgt_n) VALUES (1);
 DELETE FROM :state;
 RESET ROLE;
+GRANT USAGE ON SCHEMA pgtrickle_changes TO al_hostile;  -- even with the schema usable
+SET ROLE al_hostile;
+SELECT count(*) FROM :state;
+INSERT INTO :state (__pgt_n) VALUES (1);
+RESET ROLE;
+REVOKE USAGE ON SCHEMA pgtrickle_changes FROM al_hostile;
 SELECT has_table_privilege('al_hostile', :'state', 'SELECT, INSERT, UPDATE, DELETE') AS hostile_access;
 
 SELECT pgtrickle.drop_stream_table(pgt_name) FROM pgtrickle.pgt_stream_tables
