@@ -209,11 +209,11 @@ PGT_FUNCTION(pgtrickle_explain_st) {
 	        ? std::optional<std::string>(st.mode == core::RefreshMode::kFull
 	                                         ? "not checked (FULL)"
 	                                         : "unsupported: " + decision.plan.reason)
-	        : std::optional<std::string>(
-	              decision.plan.shape == delta::Shape::kRows ? "supported: row delta"
-	              : decision.plan.shape == delta::Shape::kAlgebraic
-	                  ? "supported: algebraic aggregates"
-	                  : "supported: affected-group recomputation"));
+	        : std::optional<std::string>(decision.plan.shape == delta::Shape::kRows
+	                                         ? "supported: row delta"
+	                                     : decision.plan.shape == delta::Shape::kAlgebraic
+	                                         ? "supported: algebraic aggregates"
+	                                         : "supported: affected-group recomputation"));
 	add("schedule", st.schedule);
 	auto schedule = core::ParseSchedule(st.schedule, 0);
 	add("schedule_kind", schedule.kind == core::ScheduleKind::kDuration ? "duration"

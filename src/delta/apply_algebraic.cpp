@@ -46,8 +46,7 @@ bool IsNumeric(AggKind k) {
 	return k == AggKind::kSumNumeric || k == AggKind::kAvgNumeric;
 }
 bool IsSum(AggKind k) {
-	return k == AggKind::kSumInt || k == AggKind::kSumInt8 || k == AggKind::kAvgInt ||
-	       IsNumeric(k);
+	return k == AggKind::kSumInt || k == AggKind::kSumInt8 || k == AggKind::kAvgInt || IsNumeric(k);
 }
 bool IsExtreme(AggKind k) {
 	return k == AggKind::kMin || k == AggKind::kMax;
@@ -111,8 +110,8 @@ std::string Summary(const ivm::AlgebraicPlan &a, const std::string &proj) {
 			         " IS NOT NULL THEN pg_catalog.scale(q." + v + ") END) OVER (" +
 			         (m ? "PARTITION BY " + keys : "") + ") AS " + t;
 			sel += ", pg_catalog.max(p." + t + ") AS " + d + "_t, coalesce(pg_catalog.sum(p." +
-			       "__pgt_w) FILTER (WHERE " + counted + " AND pg_catalog.scale(p." + v +
-			       ") = p." + t + "), 0)::pg_catalog.int8 AS " + d + "_tc, pg_catalog.count(*) " +
+			       "__pgt_w) FILTER (WHERE " + counted + " AND pg_catalog.scale(p." + v + ") = p." +
+			       t + "), 0)::pg_catalog.int8 AS " + d + "_tc, pg_catalog.count(*) " +
 			       "FILTER (WHERE " + counted + " AND pg_catalog.scale(p." + v + ") IS NULL) AS " +
 			       d + "_nf";
 		} else {
@@ -259,8 +258,8 @@ std::string NewState(const ivm::AlgebraicPlan &a, const std::string &j) {
 		       N(i) + "_sc, " + sn_out + " AS __pgt_a" + N(i) + "_sn";
 	}
 	std::string live = m == 0 ? "true" : "a.__pgt_n > 0";
-	sel += ", (a.__pgt_n < 0 OR (" + live + " AND (" + dirty_aggs +
-	       "))) AS __pgt_dirty, a.__pgt_sid";
+	sel +=
+	    ", (a.__pgt_n < 0 OR (" + live + " AND (" + dirty_aggs + "))) AS __pgt_dirty, a.__pgt_sid";
 	return "SELECT " + sel + " FROM (" + level_a + ") AS a";
 }
 
@@ -328,9 +327,9 @@ std::string ApplySql(const catalog::StreamTable &st, const DeltaPlan &plan) {
 	       StateCols(a, "r") + " FROM __pgt_r r), __pgt_sdel AS (DELETE FROM " + state +
 	       " WHERE ctid = ANY (ARRAY(SELECT x.__pgt_sid FROM __pgt_x x WHERE x.__pgt_sid IS NOT "
 	       "NULL))), __pgt_sins AS (INSERT INTO " +
-	       state + " (" + cols + ") SELECT " + cols + " FROM __pgt_ns), __pgt_del AS (DELETE FROM " +
-	       table + " WHERE ctid = ANY (ARRAY(" + victims +
-	       ")) RETURNING 1), __pgt_ins AS (INSERT INTO " + table + " (" + st.column_list +
+	       state + " (" + cols + ") SELECT " + cols +
+	       " FROM __pgt_ns), __pgt_del AS (DELETE FROM " + table + " WHERE ctid = ANY (ARRAY(" +
+	       victims + ")) RETURNING 1), __pgt_ins AS (INSERT INTO " + table + " (" + st.column_list +
 	       ") SELECT * FROM (\n" + a.output_query +
 	       "\n) AS q RETURNING 1) SELECT (SELECT count(*) FROM __pgt_del), (SELECT count(*) FROM "
 	       "__pgt_ins), (SELECT count(*) FROM __pgt_dk)";
@@ -376,11 +375,11 @@ Oid StateOid(const catalog::StreamTable &st, const DeltaPlan &plan) {
 void DropStates(const catalog::StreamTable &st, const std::string &keep) {
 	bridge::AsExtensionOwner as_owner;
 	capture::InternalDdlScope internal;
-	auto old = SpiExec("SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
-	                   "ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r' AND "
-	                   "c.relname LIKE $2 AND c.relname <> $3 ORDER BY 1",
-	                   {std::string(kSchema), "agg\\_state\\_" + std::to_string(st.pgt_id) + "\\_%",
-	                    keep});
+	auto old = SpiExec(
+	    "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+	    "ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r' AND "
+	    "c.relname LIKE $2 AND c.relname <> $3 ORDER BY 1",
+	    {std::string(kSchema), "agg\\_state\\_" + std::to_string(st.pgt_id) + "\\_%", keep});
 	for (const auto &row : old.rows) {
 		SpiExec("DROP TABLE " + QuoteIdent(kSchema) + "." + QuoteIdent(*row[0]));
 	}
@@ -493,7 +492,8 @@ std::string DescribeAlgebraic(const DeltaPlan &plan) {
 			break;
 		case AggKind::kSumNumeric:
 		case AggKind::kAvgNumeric:
-			rule = "algebraic (group recomputed when its display scale may drop, or on NaN/Infinity)";
+			rule =
+			    "algebraic (group recomputed when its display scale may drop, or on NaN/Infinity)";
 			break;
 		case AggKind::kMin:
 		case AggKind::kMax:

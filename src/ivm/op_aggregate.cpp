@@ -12,6 +12,23 @@
 // γ consumes multisets, so X_old is consolidated (Bag) first. New and Old are γ over X_new and
 // X_old. When the keys are output columns and the level is the top of the plan, the stream table
 // is maintained by deleting and recomputing the groups of K instead (SelectedKeys).
+//
+// Algebraic rule (top level, Algebraic(); applied by src/delta/apply_algebraic.cpp). When every
+// aggregate is COUNT(*), COUNT(x), SUM/AVG over integers or numeric, or MIN/MAX over a type whose
+// "=" is identity and without collation (FILTER allowed, no DISTINCT/ORDER BY), and every key is
+// selected and compared by identity, each group g keeps a partial state S(g), a Z-set sum over
+// its input rows r with weight w(r):
+//   n(g) = Σ w,  c_a(g) = Σ w·[a counts r],  s_a(g) = Σ w·x_a(r)·[a counts r]
+// so S_new(g) = S_old(g) + S(ΔX|g): linear, no unchanged row is read. The outputs are the select
+// list over S (AVG = numeric_div(s, c) as PostgreSQL's final functions; SUM of int2/int4 as int8,
+// NULL when c = 0), HAVING as a filter; a group with n = 0 has no row (without GROUP BY the one
+// row always exists). What addition cannot keep exact marks the group dirty, and its state is
+// rebuilt from X_new|g (the same sum over the group's rows): for numeric, the display scale of a
+// sum is the largest input scale, kept with the count of inputs at that scale, and the group is
+// dirty when that count falls to 0 (the scale may drop: 1.5 + 2 = 3.5, without 1.5 it is 2) or
+// an input is NaN/±Infinity; for MIN (MAX), when a deleted value is <= (>=) the stored extreme.
+// Float sums (not associative), other aggregates, keys whose "=" is not identity (numeric,
+// float, citext, nondeterministic collations) keep the affected-group recomputation.
 #include "bridge/deparse.hpp"
 #include "bridge/guard.hpp"
 #include "ivm/algebraic.hpp"
@@ -488,9 +505,9 @@ bool Aggregate::Algebraic(AlgebraicPlan *plan) {
 		(void)CollectAggrefs((::Node *)outputs, &collector);
 		(void)CollectAggrefs(template_->havingQual, &collector);
 		foreach (lc, template_->groupClause) {
-			keys = lappend(keys, get_sortgroupclause_tle((SortGroupClause *)lfirst(lc),
-			                                             template_->targetList)
-			                         ->expr);
+			keys = lappend(
+			    keys, get_sortgroupclause_tle((SortGroupClause *)lfirst(lc), template_->targetList)
+			              ->expr);
 		}
 		return list_length(keys) == static_cast<int>(m_);
 	});
@@ -540,8 +557,8 @@ bool Aggregate::Algebraic(AlgebraicPlan *plan) {
 			                   : makeBoolConst(true, false));
 			add(a->aggfilter != nullptr ? (::Node *)a->aggfilter : makeBoolConst(true, false));
 		}
-		tl = lappend(tl, makeTargetEntry((Expr *)makeVar(1, (AttrNumber)(input_width_ + 1),
-		                                                 INT8OID, -1, InvalidOid, 0),
+		tl = lappend(tl, makeTargetEntry((Expr *)makeVar(1, (AttrNumber)(input_width_ + 1), INT8OID,
+		                                                 -1, InvalidOid, 0),
 		                                 resno, pstrdup("__pgt_w"), false));
 		p->targetList = tl;
 		p->groupClause = NIL;
