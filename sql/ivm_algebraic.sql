@@ -164,10 +164,12 @@ INSERT INTO :state (__pgt_n) VALUES (1);
 DELETE FROM :state;
 RESET ROLE;
 GRANT USAGE ON SCHEMA pgtrickle_changes TO al_hostile;  -- even with the schema usable
+\set VERBOSITY sqlstate
 SET ROLE al_hostile;
 SELECT count(*) FROM :state;
 INSERT INTO :state (__pgt_n) VALUES (1);
 RESET ROLE;
+\set VERBOSITY terse
 REVOKE USAGE ON SCHEMA pgtrickle_changes FROM al_hostile;
 SELECT has_table_privilege('al_hostile', :'state', 'SELECT, INSERT, UPDATE, DELETE') AS hostile_access;
 
