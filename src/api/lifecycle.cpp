@@ -124,7 +124,8 @@ void PrepareDifferential(std::int64_t pgt_id, core::RefreshMode mode) {
 		return;
 	}
 	std::vector<int> columns;
-	if (plan.shape == delta::Shape::kRows) {
+	if (plan.shape == delta::Shape::kRows ||
+	    (plan.shape == delta::Shape::kAlgebraic && plan.fallback == delta::Shape::kRows)) {
 		columns.push_back(0);
 	} else {
 		columns = plan.key_columns;

@@ -13,6 +13,7 @@
 #include "core/dag.hpp"
 #include "core/schedule.hpp"
 #include "delta/apply.hpp"
+#include "delta/apply_algebraic.hpp"
 #include "refresh/refresh.hpp"
 
 #include <algorithm>
@@ -210,6 +211,8 @@ PGT_FUNCTION(pgtrickle_explain_st) {
 	                                         : "unsupported: " + decision.plan.reason)
 	        : std::optional<std::string>(decision.plan.shape == delta::Shape::kRows
 	                                         ? "supported: row delta"
+	                                     : decision.plan.shape == delta::Shape::kAlgebraic
+	                                         ? "supported: algebraic aggregates"
 	                                         : "supported: affected-group recomputation"));
 	add("schedule", st.schedule);
 	auto schedule = core::ParseSchedule(st.schedule, 0);
@@ -259,6 +262,9 @@ PGT_FUNCTION(pgtrickle_explain_st) {
 	}
 	if (decision.plan.shape != delta::Shape::kUnsupported) {
 		add("differential_operators", decision.plan.operators);
+		if (decision.plan.shape == delta::Shape::kAlgebraic) {
+			add("algebraic_aggregates", delta::DescribeAlgebraic(decision.plan));
+		}
 		add("delta_sql", decision.plan.delta_sql);
 		add("differential_apply_sql", delta::DescribeApply(st, decision.plan));
 	}

@@ -1,5 +1,6 @@
 // Delta application (see apply.hpp).
 #include "delta/apply.hpp"
+#include "delta/apply_algebraic.hpp"
 
 #include "bridge/guard.hpp"
 #include "bridge/spi.hpp"
@@ -175,6 +176,9 @@ catalog::RefreshOutcome ApplyDelta(const catalog::StreamTable &st, const DeltaPl
 	SpiOptions options;
 	options.snapshot = snapshot;
 	std::vector<Value> params{since.snapshot, since.own_xid, since.own_cid};
+	if (plan.shape == Shape::kAlgebraic) {
+		return ApplyAlgebraic(st, plan, since, snapshot);
+	}
 	if (plan.shape == Shape::kRows) {
 		auto r = WithoutJit(RowsApplySql(st, plan), params, options);
 		outcome.rows_deleted = std::stoll(r.Get(0, 0, "0"));
@@ -193,6 +197,9 @@ catalog::RefreshOutcome ApplyDelta(const catalog::StreamTable &st, const DeltaPl
 }
 
 std::string DescribeApply(const catalog::StreamTable &st, const DeltaPlan &plan) {
+	if (plan.shape == Shape::kAlgebraic) {
+		return AlgebraicApplySql(st, plan);
+	}
 	if (plan.shape == Shape::kRows) {
 		return RowsApplySql(st, plan);
 	}

@@ -4,6 +4,7 @@
 
 #include "bridge/guard.hpp"
 #include "bridge/spi.hpp"
+#include "ivm/algebraic.hpp"
 #include "ivm/ir.hpp"
 #include "ivm/sql.hpp"
 
@@ -138,6 +139,11 @@ DeltaPlan PlanDelta(const std::string &defining_query, Oid storage) {
 			plan.delta_sql = ivm::NetByIdentity("SELECT * FROM (\n" + root->Sql(ivm::Mode::kDelta) +
 			                                        "\n) AS v(" + ColumnAliases(n) + ", __pgt_w)",
 			                                    names, ivm::KindsOf(outputs));
+		}
+		// Aggregates with algebraic rules: maintained from their partial state.
+		if (root->Algebraic(&plan.algebraic)) {
+			plan.fallback = plan.shape;
+			plan.shape = Shape::kAlgebraic;
 		}
 	} catch (const ivm::Unsupported &u) {
 		plan.shape = Shape::kUnsupported;

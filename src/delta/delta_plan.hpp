@@ -4,11 +4,14 @@
 // The query becomes a tree of operators over Z-sets (rows with signed weights; src/ivm/ir.hpp and
 // docs/architecture.md, "Differential refresh"), each with its own delta rule. The root's delta,
 // netted by identity, is applied as rows (kRows); a top-level grouping whose keys are selected is
-// applied by deleting and recomputing the affected groups (kGroups).
+// applied by deleting and recomputing the affected groups (kGroups), or, when every aggregate has
+// an algebraic rule, from partial state kept in a side table (kAlgebraic, apply_algebraic.hpp).
 #pragma once
 
 #include <string>
 #include <vector>
+
+#include "ivm/algebraic.hpp"
 
 extern "C" {
 #include "postgres.h"
@@ -16,7 +19,7 @@ extern "C" {
 
 namespace pgtrickle::delta {
 
-enum class Shape { kUnsupported, kRows, kGroups };
+enum class Shape { kUnsupported, kRows, kGroups, kAlgebraic };
 
 struct DeltaPlan {
 	Shape shape = Shape::kUnsupported;
@@ -47,6 +50,10 @@ struct DeltaPlan {
 	// contents of its tables): AUTO refreshes such a plan FULL (refresh::DecideMode). Not set for
 	// a top-level ORDER BY … LIMIT, whose delta is one run of the query against the stored rows.
 	bool recomputes = false;
+	// kAlgebraic: the aggregation's algebraic plan, and the shape (kGroups, or kRows without
+	// GROUP BY) whose fields above are also filled, applied while the state is not built.
+	ivm::AlgebraicPlan algebraic;
+	Shape fallback = Shape::kUnsupported;
 };
 
 // Plans the stored (fully qualified) defining query. Must run under the pinned search_path, in a

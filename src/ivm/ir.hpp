@@ -43,6 +43,7 @@ struct Column {
 };
 
 class Builder;
+struct AlgebraicPlan; // ivm/algebraic.hpp
 
 class Op {
   public:
@@ -63,6 +64,12 @@ class Op {
 	// __pgt_c1..__pgt_cM of the input's delta). The top of a plan then applies by deleting and
 	// recomputing those groups in the storage table.
 	virtual bool SelectedKeys(std::vector<int> *outputs, std::string *key_sql) {
+		return false;
+	}
+	// For a top-level aggregation whose aggregates all have an algebraic rule (COUNT, SUM and
+	// AVG over integers and numeric, MIN/MAX over identity-typed values) and whose keys are
+	// selected and compared by identity: fills *plan (op_aggregate.cpp). C++ regime.
+	virtual bool Algebraic(AlgebraicPlan *plan) {
 		return false;
 	}
 	// e.g. "aggregate(join(scan public.t1, scan public.t2))" (explain_st).

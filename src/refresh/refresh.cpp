@@ -15,6 +15,7 @@
 #include "capture/capture.hpp"
 #include "config/guc.hpp"
 #include "delta/apply.hpp"
+#include "delta/apply_algebraic.hpp"
 #include "delta/delta_plan.hpp"
 #include "refresh/storage.hpp"
 #include "refresh/write_guard.hpp"
@@ -238,14 +239,19 @@ catalog::StreamTable Reinitialize(const catalog::StreamTable &st) {
 
 catalog::RefreshOutcome Execute(const catalog::StreamTable &st, Snapshot snapshot) {
 	if (st.needs_reinit) {
-		return ExecuteFull(Reinitialize(st), snapshot);
+		catalog::StreamTable fresh = Reinitialize(st);
+		catalog::RefreshOutcome outcome = ExecuteFull(fresh, snapshot);
+		delta::AfterFullRefresh(fresh, nullptr, snapshot); // algebraic state, if any
+		return outcome;
 	}
 	// Everything that parses, plans or runs the query, deciding the mode included, runs as the
 	// owner in a security-restricted operation.
 	bridge::AsQueryOwner as_owner(st.owner);
 	ModeDecision d = DecideMode(st);
 	if (!d.differential) {
-		return ExecuteFull(st, snapshot);
+		catalog::RefreshOutcome outcome = ExecuteFull(st, snapshot);
+		delta::AfterFullRefresh(st, &d.plan, snapshot); // algebraic state, if any
+		return outcome;
 	}
 	InternalWriteScope writing(st.relid);
 	return delta::ApplyDelta(st, d.plan, d.since, snapshot);
