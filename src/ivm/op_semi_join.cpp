@@ -10,19 +10,29 @@
 //   Δ(X ⋉ I) = (X_new|K ⋉ I_new|K) − (X_old|K ⋉ I_old|K)     (the same for ▷)
 // netted by identity, where |K keeps rows whose key is in K (the key type's "=", NULL matching
 // NULL; a NULL x never matches). Exact: rows of X outside K are unchanged and so is their match.
-// I is consolidated (Bag) first; NOT IN (whose NULLs make the whole result empty) and other
-// sublinks are recomputed (op_recompute.cpp).
+// I is consolidated (Bag) first. x NOT IN (S) is the anti-join when neither x nor S's column can
+// be NULL (each a column declared NOT NULL, a primary key's included, of a table of its level,
+// neither level having an outer join or grouping sets): then x NOT IN (S) = NOT EXISTS (S where
+// y = x) (with no NULL, "<> ALL" is false exactly when some y = x, and true over an empty S).
+// Other NOT IN (whose NULLs make the result empty or NULL) and other sublinks are recomputed
+// (op_recompute.cpp). The plan is built at every refresh, so a dropped NOT NULL takes effect at
+// the next one.
 #include "bridge/guard.hpp"
 #include "ivm/ops.hpp"
 #include "ivm/sql.hpp"
 
 extern "C" {
 #include "postgres.h"
+#include "access/htup_details.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_class.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "rewrite/rewriteManip.h"
+#include "parser/parsetree.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 }
 
 namespace pgtrickle::ivm {
@@ -117,6 +127,41 @@ bool InShape(SubLink *sl, SemiShape *shape) {
 	return true;
 }
 
+// Whether expr is a column declared NOT NULL of a table of level q (which has no outer join and
+// no grouping sets, so the column is never NULL-extended). PG regime.
+bool NotNullColumn(Query *q, ::Node *expr) {
+	if (expr == nullptr || !IsA(expr, Var) || HasOuterJoin(q) || q->groupingSets != NIL ||
+	    q->setOperations != nullptr) {
+		return false;
+	}
+	Var *v = (Var *)expr;
+	if (v->varlevelsup != 0 || v->varattno <= 0 || v->varno < 1 ||
+	    v->varno > list_length(q->rtable)) {
+		return false;
+	}
+	RangeTblEntry *rte = rt_fetch(v->varno, q->rtable);
+	if (rte->rtekind != RTE_RELATION ||
+	    (rte->relkind != RELKIND_RELATION && rte->relkind != RELKIND_PARTITIONED_TABLE)) {
+		return false;
+	}
+	HeapTuple tup =
+	    SearchSysCache2(ATTNUM, ObjectIdGetDatum(rte->relid), Int16GetDatum(v->varattno));
+	if (!HeapTupleIsValid(tup)) {
+		return false;
+	}
+	bool notnull = ((Form_pg_attribute)GETSTRUCT(tup))->attnotnull;
+	ReleaseSysCache(tup);
+	return notnull;
+}
+
+// x NOT IN (S) as an anti-join: x and S's column both NOT NULL columns. PG regime.
+bool NotInWithoutNulls(Query *q, SubLink *sl, const SemiShape &shape) {
+	Query *s = (Query *)sl->subselect;
+	TargetEntry *te = s->targetList == NIL ? nullptr : (TargetEntry *)linitial(s->targetList);
+	return te != nullptr && !te->resjunk && NotNullColumn(q, (::Node *)shape.outer) &&
+	       NotNullColumn(s, (::Node *)te->expr);
+}
+
 // The level's WHERE: one conjunct EXISTS / NOT EXISTS / IN, the others without sublinks.
 bool FindShape(Query *q, SemiShape *shape) {
 	if (q->jointree == nullptr || checkExprHasSubLink((::Node *)q->targetList)) {
@@ -150,8 +195,9 @@ bool FindShape(Query *q, SemiShape *shape) {
 		SubLink *sl = (SubLink *)c;
 		if (sl->subLinkType == EXISTS_SUBLINK) {
 			found = ExistsShape(sl, shape);
-		} else if (sl->subLinkType == ANY_SUBLINK && !anti) {
-			found = InShape(sl, shape); // NOT IN: NULL semantics, recomputed
+		} else if (sl->subLinkType == ANY_SUBLINK) {
+			// NOT IN: the anti-join only without NULLs on either side (otherwise recomputed).
+			found = InShape(sl, shape) && (!anti || NotInWithoutNulls(q, sl, *shape));
 		}
 		if (!found) {
 			return false;
