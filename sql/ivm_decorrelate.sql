@@ -28,6 +28,7 @@ INSERT INTO dc_shapes VALUES
  ('dc_corr_avg', 'SELECT t.id, t.v FROM dc_t t WHERE t.v < (SELECT 0.9 * avg(u.w) FROM dc_u u WHERE u.k = t.k)'),
  ('dc_corr_two', 'SELECT t.id FROM dc_t t WHERE t.v >= (SELECT sum(u.w) / 4 FROM dc_u u WHERE u.k = t.k AND u.k2 = t.k2 AND u.w > 2)'),
  ('dc_corr_min_eq', 'SELECT t.id, t.k FROM dc_t t WHERE t.v * 4 = (SELECT 3 * min(u.w) FROM dc_u u WHERE t.id = u.id)'),
+ ('dc_corr_avg_int', 'SELECT t.id FROM dc_t t WHERE t.k2 + 0.5 >= (SELECT avg(u.k2) + stddev(u.w::float8) / 100 FROM dc_u u WHERE u.k = t.k)'),
  ('dc_corr_agg', 'SELECT t.k2, sum(t.v) AS total FROM dc_t t WHERE t.v > (SELECT avg(u.w) FROM dc_u u WHERE u.k2 = t.k2) GROUP BY t.k2'),
  -- not rewritten (the subquery stays with recompute): HAVING (zero or one row), count() is 0
 -- over no rows, a conjunct

@@ -8,7 +8,7 @@
 // equality of yi's type (the one GROUP BY uses) between a column yi of S's level and a column xi
 // of the outer level (same type and collation), and R and e reference no outer level. Further:
 //   (a) e is NULL over an empty input: a chain of strict operators/functions down to a built-in
-//       plain aggregate whose initial state is NULL (sum, avg, min, max, ...; not count), and
+//       plain aggregate whose result over no rows is NULL (sum, avg, min, max, ...; not count), and
 //   (b) C is strict in S: a chain of strict operators/functions (or NOT) from C down to S, so
 //       that C is NULL, and the row is filtered out, when S is NULL.
 // Rewrite: with G = (SELECT y1, ..., yk, e FROM F WHERE R GROUP BY y1, ..., yk),
@@ -47,8 +47,12 @@ namespace {
 
 using bridge::PgCall;
 
-// A built-in plain aggregate whose result over no rows is NULL (its initial state is NULL, and
-// the final functions of those return NULL for a NULL state).
+// A built-in plain aggregate whose result over no rows is NULL: its initial state is NULL (sum,
+// min, max, avg(numeric), bool_and, string_agg, array_agg, ...: their final functions return NULL
+// for a NULL state), or it has a final function, which for the built-ins with an initial state
+// turns the state of no rows into NULL (avg of integers and floats, variance, stddev, covar,
+// corr, regr_* but regr_count). count and regr_count have an initial state (0) and no final
+// function: excluded.
 bool AggregateNullOnEmpty(Aggref *agg) {
 	if (agg->agglevelsup != 0 || agg->aggkind != AGGKIND_NORMAL ||
 	    agg->aggfnoid >= FirstNormalObjectId) {
@@ -60,8 +64,9 @@ bool AggregateNullOnEmpty(Aggref *agg) {
 	}
 	bool isnull = false;
 	(void)SysCacheGetAttr(AGGFNOID, tup, Anum_pg_aggregate_agginitval, &isnull);
+	bool finalfn = OidIsValid(((Form_pg_aggregate)GETSTRUCT(tup))->aggfinalfn);
 	ReleaseSysCache(tup);
-	return isnull;
+	return isnull || finalfn;
 }
 
 // The function of a strict operator or function node, or InvalidOid; its arguments in *args.
