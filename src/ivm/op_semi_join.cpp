@@ -10,13 +10,13 @@
 //   Δ(X ⋉ I) = (X_new|K ⋉ I_new|K) − (X_old|K ⋉ I_old|K)     (the same for ▷)
 // netted by identity, where |K keeps rows whose key is in K (the key type's "=", NULL matching
 // NULL; a NULL x never matches). Exact: rows of X outside K are unchanged and so is their match.
-// I is consolidated (Bag) first. x NOT IN (S) is the anti-join when neither x nor S's column can
-// be NULL (each a column declared NOT NULL, a primary key's included, of a table of its level,
-// neither level having an outer join or grouping sets): then x NOT IN (S) = NOT EXISTS (S where
-// y = x) (with no NULL, "<> ALL" is false exactly when some y = x, and true over an empty S).
-// Other NOT IN (whose NULLs make the result empty or NULL) and other sublinks are recomputed
-// (op_recompute.cpp). The plan is built at every refresh, so a dropped NOT NULL takes effect at
-// the next one.
+// I is read as its keys with a positive summed weight (no consolidation by identity needed). x NOT
+// IN (S) is the anti-join when neither x nor S's column can be NULL (each a column declared NOT
+// NULL, a primary key's included, of a table of its level, neither level having an outer join or
+// grouping sets): then x NOT IN (S) = NOT EXISTS (S where y = x) (with no NULL, "<> ALL" is false
+// exactly when some y = x, and true over an empty S). Other NOT IN (whose NULLs make the result
+// empty or NULL) and other sublinks are recomputed (op_recompute.cpp). The plan is built at every
+// refresh, so a dropped NOT NULL takes effect at the next one.
 #include "bridge/guard.hpp"
 #include "ivm/ops.hpp"
 #include "ivm/sql.hpp"
@@ -277,9 +277,17 @@ class SemiJoin : public Op {
 	std::string Filtered(Mode mode, const std::string &k) {
 		Op &x = *children[0];
 		Op &i = *children[1];
-		std::string inner = "SELECT 1 FROM (" + Bag(i, mode) + ") AS i(" +
-		                    Names(i.columns.size(), false) + ") WHERE i.__pgt_c1 " + op_ +
-		                    " f.__pgt_c1";
+		// Only whether I has a row with the key matters: I's keys whose summed weight is positive
+		// (a state's weights sum to its multiplicities, never negative), without consolidating I
+		// by identity and expanding it row by row (Bag) first.
+		std::size_t ni = i.columns.size();
+		std::string keys =
+		    i.Unit(mode)
+		        ? "SELECT k.__pgt_c1 FROM (" + i.Sql(mode) + ") AS k(" + Names(ni, true) + ")"
+		        : "SELECT k.__pgt_c1 FROM (" + i.Sql(mode) + ") AS k(" + Names(ni, true) +
+		              ") GROUP BY k.__pgt_c1 HAVING pg_catalog.sum(k.__pgt_w) > 0";
+		std::string inner =
+		    "SELECT 1 FROM (" + keys + ") AS i(__pgt_c1) WHERE i.__pgt_c1 " + op_ + " f.__pgt_c1";
 		std::string where = std::string(anti_ ? "NOT " : "") + "EXISTS (" + inner + ")";
 		if (!k.empty()) {
 			where += " AND " + KeyPredicateOn({"f.__pgt_c1"}, k, {key_});
