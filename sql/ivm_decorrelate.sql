@@ -30,10 +30,12 @@ INSERT INTO dc_shapes VALUES
  ('dc_corr_min_eq', 'SELECT t.id, t.k FROM dc_t t WHERE t.v * 4 = (SELECT 3 * min(u.w) FROM dc_u u WHERE t.id = u.id)'),
  ('dc_corr_avg_int', 'SELECT t.id FROM dc_t t WHERE t.k2 + 0.5 >= (SELECT avg(u.k2) + stddev(u.w::float8) / 100 FROM dc_u u WHERE u.k = t.k)'),
  ('dc_corr_agg', 'SELECT t.k2, sum(t.v) AS total FROM dc_t t WHERE t.v > (SELECT avg(u.w) FROM dc_u u WHERE u.k2 = t.k2) GROUP BY t.k2'),
- -- not rewritten (the subquery stays with recompute): HAVING (zero or one row), count() is 0
+ -- not rewritten (the subquery stays with recompute): HAVING (zero or one row), DISTINCT over a
+-- GROUP BY (S's column would be an unselected key), count() is 0
 -- over no rows, a conjunct
  -- not strict in the subquery, a non-equality correlation, an expression correlation
  ('dc_keep_having', 'SELECT id FROM dc_t WHERE v > coalesce((SELECT max(w) FROM dc_u HAVING count(*) > 17), 0)'),
+ ('dc_keep_distinct', 'SELECT DISTINCT k2, count(*) > 1 AS many FROM dc_t GROUP BY k2 HAVING sum(v) > (SELECT avg(w) FROM dc_u)'),
  ('dc_keep_count', 'SELECT t.id FROM dc_t t WHERE t.v >= (SELECT count(*) FROM dc_u u WHERE u.k = t.k)'),
  ('dc_keep_isnull', 'SELECT t.id FROM dc_t t WHERE (SELECT max(u.w) FROM dc_u u WHERE u.k = t.k) IS NULL'),
  ('dc_keep_coalesce', 'SELECT t.id FROM dc_t t WHERE t.v > coalesce((SELECT max(u.w) FROM dc_u u WHERE u.k = t.k), 0)'),

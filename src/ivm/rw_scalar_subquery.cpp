@@ -12,7 +12,8 @@
 // level with GROUP BY, S's column is also added to the GROUP BY (as a junk target entry): it has
 // one value for all rows, so the groups are the same. A level that aggregates without GROUP BY
 // keeps S in its select list or HAVING (grouping would lose its row over an empty input), and so
-// does a level with grouping sets. ON conditions are not rewritten.
+// does a level with grouping sets or with DISTINCT over its GROUP BY. ON conditions are not
+// rewritten.
 //
 // S is then maintained by the aggregate operator (op_aggregate.cpp) and X × S by the join
 // operator (op_join.cpp): Δ(X × S) = ΔX × S_old + X_new × ΔS, so a change of S's value puts every
@@ -197,7 +198,9 @@ void JoinUncorrelatedScalars(Query *q) {
 		bool grouping = q->hasAggs || q->groupClause != NIL || q->groupingSets != NIL;
 		ScalarCtx ctx{q, false, NIL, false};
 		q->jointree->quals = ScalarMutator(q->jointree->quals, &ctx);
-		if (!grouping || (q->groupClause != NIL && q->groupingSets == NIL)) {
+		// (A DISTINCT over the GROUP BY needs every key selected: S's column would not be.)
+		if (!grouping ||
+		    (q->groupClause != NIL && q->groupingSets == NIL && q->distinctClause == NIL)) {
 			ctx.group_by = grouping;
 			q->targetList = (List *)ScalarMutator((::Node *)q->targetList, &ctx);
 			q->havingQual = ScalarMutator(q->havingQual, &ctx);
