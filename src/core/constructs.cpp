@@ -110,7 +110,9 @@ const std::vector<Construct> kConstructs = {
     {"Window functions", "Subqueries in the select list of a level with window functions", kNo,
      "subqueries in the select list of a query level with window functions", "ivm/op_window.cpp",
      "not implemented",
-     "SELECT id, (SELECT max(w) FROM cx_u) AS m, sum(v) OVER (PARTITION BY g) FROM cx_t"},
+     // (An uncorrelated scalar aggregate is joined first, src/ivm/rw_scalar_subquery.cpp.)
+     "SELECT id, (SELECT max(w) FROM cx_u WHERE cx_u.t_id = cx_t.id) AS m, "
+     "sum(v) OVER (PARTITION BY g) FROM cx_t"},
     // ---- lateral
     {"LATERAL",
      "Set-returning functions in `FROM` (`unnest`, `generate_series`, `jsonb_array_elements`, "

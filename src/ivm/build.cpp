@@ -139,6 +139,10 @@ bool HasOuterJoin(Query *q) {
 
 std::unique_ptr<Op> Builder::Build(Query *q) {
 	CheckLevel(q, /*whole=*/false);
+	if (q->hasSubLinks && q->setOperations == nullptr) {
+		JoinUncorrelatedScalars(q);
+		JoinCorrelatedScalars(q);
+	}
 	for (const auto &reg : Registry()) {
 		if (auto op = reg.lower(q, *this)) {
 			return op;

@@ -10,19 +10,29 @@
 //   Δ(X ⋉ I) = (X_new|K ⋉ I_new|K) − (X_old|K ⋉ I_old|K)     (the same for ▷)
 // netted by identity, where |K keeps rows whose key is in K (the key type's "=", NULL matching
 // NULL; a NULL x never matches). Exact: rows of X outside K are unchanged and so is their match.
-// I is consolidated (Bag) first; NOT IN (whose NULLs make the whole result empty) and other
-// sublinks are recomputed (op_recompute.cpp).
+// I is read as its keys with a positive summed weight (no consolidation by identity needed). x NOT
+// IN (S) is the anti-join when neither x nor S's column can be NULL (each a column declared NOT
+// NULL, a primary key's included, of a table of its level, neither level having an outer join or
+// grouping sets): then x NOT IN (S) = NOT EXISTS (S where y = x) (with no NULL, "<> ALL" is false
+// exactly when some y = x, and true over an empty S). Other NOT IN (whose NULLs make the result
+// empty or NULL) and other sublinks are recomputed (op_recompute.cpp). The plan is built at every
+// refresh, so a dropped NOT NULL takes effect at the next one.
 #include "bridge/guard.hpp"
 #include "ivm/ops.hpp"
 #include "ivm/sql.hpp"
 
 extern "C" {
 #include "postgres.h"
+#include "access/htup_details.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_class.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "rewrite/rewriteManip.h"
+#include "parser/parsetree.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 }
 
 namespace pgtrickle::ivm {
@@ -117,6 +127,41 @@ bool InShape(SubLink *sl, SemiShape *shape) {
 	return true;
 }
 
+// Whether expr is a column declared NOT NULL of a table of level q (which has no outer join and
+// no grouping sets, so the column is never NULL-extended). PG regime.
+bool NotNullColumn(Query *q, ::Node *expr) {
+	if (expr == nullptr || !IsA(expr, Var) || HasOuterJoin(q) || q->groupingSets != NIL ||
+	    q->setOperations != nullptr) {
+		return false;
+	}
+	Var *v = (Var *)expr;
+	if (v->varlevelsup != 0 || v->varattno <= 0 || v->varno < 1 ||
+	    v->varno > list_length(q->rtable)) {
+		return false;
+	}
+	RangeTblEntry *rte = rt_fetch(v->varno, q->rtable);
+	if (rte->rtekind != RTE_RELATION ||
+	    (rte->relkind != RELKIND_RELATION && rte->relkind != RELKIND_PARTITIONED_TABLE)) {
+		return false;
+	}
+	HeapTuple tup =
+	    SearchSysCache2(ATTNUM, ObjectIdGetDatum(rte->relid), Int16GetDatum(v->varattno));
+	if (!HeapTupleIsValid(tup)) {
+		return false;
+	}
+	bool notnull = ((Form_pg_attribute)GETSTRUCT(tup))->attnotnull;
+	ReleaseSysCache(tup);
+	return notnull;
+}
+
+// x NOT IN (S) as an anti-join: x and S's column both NOT NULL columns. PG regime.
+bool NotInWithoutNulls(Query *q, SubLink *sl, const SemiShape &shape) {
+	Query *s = (Query *)sl->subselect;
+	TargetEntry *te = s->targetList == NIL ? nullptr : (TargetEntry *)linitial(s->targetList);
+	return te != nullptr && !te->resjunk && NotNullColumn(q, (::Node *)shape.outer) &&
+	       NotNullColumn(s, (::Node *)te->expr);
+}
+
 // The level's WHERE: one conjunct EXISTS / NOT EXISTS / IN, the others without sublinks.
 bool FindShape(Query *q, SemiShape *shape) {
 	if (q->jointree == nullptr || checkExprHasSubLink((::Node *)q->targetList)) {
@@ -150,8 +195,9 @@ bool FindShape(Query *q, SemiShape *shape) {
 		SubLink *sl = (SubLink *)c;
 		if (sl->subLinkType == EXISTS_SUBLINK) {
 			found = ExistsShape(sl, shape);
-		} else if (sl->subLinkType == ANY_SUBLINK && !anti) {
-			found = InShape(sl, shape); // NOT IN: NULL semantics, recomputed
+		} else if (sl->subLinkType == ANY_SUBLINK) {
+			// NOT IN: the anti-join only without NULLs on either side (otherwise recomputed).
+			found = InShape(sl, shape) && (!anti || NotInWithoutNulls(q, sl, *shape));
 		}
 		if (!found) {
 			return false;
@@ -231,9 +277,17 @@ class SemiJoin : public Op {
 	std::string Filtered(Mode mode, const std::string &k) {
 		Op &x = *children[0];
 		Op &i = *children[1];
-		std::string inner = "SELECT 1 FROM (" + Bag(i, mode) + ") AS i(" +
-		                    Names(i.columns.size(), false) + ") WHERE i.__pgt_c1 " + op_ +
-		                    " f.__pgt_c1";
+		// Only whether I has a row with the key matters: I's keys whose summed weight is positive
+		// (a state's weights sum to its multiplicities, never negative), without consolidating I
+		// by identity and expanding it row by row (Bag) first.
+		std::size_t ni = i.columns.size();
+		std::string keys =
+		    i.Unit(mode)
+		        ? "SELECT k.__pgt_c1 FROM (" + i.Sql(mode) + ") AS k(" + Names(ni, true) + ")"
+		        : "SELECT k.__pgt_c1 FROM (" + i.Sql(mode) + ") AS k(" + Names(ni, true) +
+		              ") GROUP BY k.__pgt_c1 HAVING pg_catalog.sum(k.__pgt_w) > 0";
+		std::string inner =
+		    "SELECT 1 FROM (" + keys + ") AS i(__pgt_c1) WHERE i.__pgt_c1 " + op_ + " f.__pgt_c1";
 		std::string where = std::string(anti_ ? "NOT " : "") + "EXISTS (" + inner + ")";
 		if (!k.empty()) {
 			where += " AND " + KeyPredicateOn({"f.__pgt_c1"}, k, {key_});

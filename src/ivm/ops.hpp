@@ -28,4 +28,23 @@ bool IsRecursiveWrapper(Query *q);
 // Whether the join tree has a join other than INNER (LEFT/RIGHT/FULL).
 bool HasOuterJoin(Query *q);
 
+// Decorrelation: rewrites of one query level (its Query tree, in place) that Builder::Build
+// applies before lowering it, so that subqueries in expressions become FROM items the join and
+// aggregate operators maintain. Each rewrite's equivalence is stated in its file. C++ regime.
+//   rw_scalar_subquery.cpp:   uncorrelated scalar aggregate subquery -> cross join (one row)
+//   rw_correlated_scalar.cpp: correlated scalar aggregate subquery (equality correlation, in a
+//                             WHERE conjunct strict in it) -> join with the grouped subquery
+void JoinUncorrelatedScalars(Query *q);
+void JoinCorrelatedScalars(Query *q);
+
+// Shared by the rewrites (PG regime): whether s is an aggregate without GROUP BY that returns
+// exactly one row (no HAVING, grouping sets, DISTINCT, LIMIT, set operation, window or
+// set-returning function; one output column, the first target entry); appends a subquery FROM
+// item (alias, one column name per non-junk target entry) to q's range table and FROM list and
+// returns its range table index; whether q has a sublink of its own level (not inside its FROM
+// subqueries).
+bool OneRowAggregate(Query *s);
+Index AddSubqueryRte(Query *q, Query *sub, const char *alias);
+bool LevelHasSubLinks(Query *q);
+
 } // namespace pgtrickle::ivm

@@ -145,7 +145,8 @@ ModeDecision DecideMode(const catalog::StreamTable &st) {
 	// AUTO does not pick a plan that recomputes a query level: it evaluates that level twice
 	// over its whole input (new and old contents of its tables) whenever one of them changed,
 	// and the old contents are not indexed, so a correlated subquery rescans them per outer row
-	// (TPC-H Q15, Q17, Q20, Q22 at SF 0.01: seconds to minutes, where FULL takes milliseconds).
+	// (TPC-H Q15, Q17, Q20, Q22 at SF 0.01 took seconds to minutes, where FULL takes
+	// milliseconds, before the decorrelation rewrites of src/ivm/rw_*.cpp made them joins).
 	// DIFFERENTIAL, chosen explicitly, still uses it.
 	if (st.mode == core::RefreshMode::kAuto && d.plan.recomputes) {
 		d.reason = "AUTO refreshes FULL: the DIFFERENTIAL plan recomputes a query level (" +

@@ -22,7 +22,8 @@
 // LATERAL subqueries in FROM, filters (IN lists, ANY), GROUP BY (columns, ordinals, expressions,
 // ROLLUP/CUBE/GROUPING SETS) with aggregates (FILTER, DISTINCT) and HAVING, global aggregates,
 // DISTINCT, UNION [ALL]/INTERSECT [ALL]/EXCEPT [ALL], subqueries in FROM and WHERE (EXISTS, IN,
-// scalar) and in the select list, CTEs (also recursive), ORDER BY/LIMIT/OFFSET, window functions,
+// scalar aggregates correlated by one or two columns or not, wrapped in coalesce or not) and in
+// the select list, CTEs (also recursive), ORDER BY/LIMIT/OFFSET, window functions,
 // SELECT t.*, STABLE expressions (timestamptz arithmetic, enum::text) and now().
 //
 // Identity and ambiguity: a query that merges equal values (GROUP BY, DISTINCT, set operations,
@@ -700,16 +701,30 @@ class Gen {
 		}
 		const Ref &k = Pick(rng_, counted);
 		std::string correl = "";
+		std::vector<Ref> ints = OfType(s, T::kInt);
 		for (const auto &a : s.refs) {
 			if (a.type == T::kInt && Chance(rng_, 50)) {
 				correl = " WHERE " + k.sql + " = " + a.sql;
+				if (Chance(rng_, 30)) {
+					// A second correlation column (grouped by both when decorrelated).
+					correl += " AND " + Pick(rng_, counted).sql + " = " + Pick(rng_, ints).sql;
+				}
 				break;
 			}
 		}
-		std::vector<Ref> ints = OfType(s, T::kInt);
 		std::string lhs = ints.empty() ? "0" : Pick(rng_, ints).sql;
-		return lhs + " <= (SELECT " + (Chance(rng_, 50) ? "count(*)" : "max(" + k.sql + ")") +
-		       from + correl + ")";
+		// count() is 0 over no rows, the others NULL (decorrelated only when the comparison is
+		// strict in them); coalesce() is not strict.
+		static const char *kAggs[] = {"count(*)", "max(%)", "min(%)", "sum(%)", "avg(%) * 0.5"};
+		std::string agg = kAggs[Rand(rng_, 0, 4)];
+		if (agg.find('%') != std::string::npos) {
+			agg.replace(agg.find('%'), 1, k.sql);
+		}
+		std::string sub = "(SELECT " + agg + from + correl + ")";
+		if (Chance(rng_, 20)) {
+			sub = "coalesce(" + sub + ", 1)";
+		}
+		return lhs + " <= " + sub;
 	}
 
 	// A projected (non-merged) expression over ref r, with its type.
