@@ -42,6 +42,19 @@ const std::vector<Construct> kConstructs = {
      "select list or in `ON`)",
      kYes, "recompute(", "ivm/op_recompute.cpp", "as above: recompute of the level",
      "SELECT id FROM cx_t WHERE id NOT IN (SELECT t_id FROM cx_u WHERE t_id IS NOT NULL)"},
+    {"Rows and joins",
+     "Scalar aggregate subqueries without `GROUP BY`: uncorrelated, or correlated by equalities "
+     "in a condition that is NULL when the subquery is (not `count`)",
+     kYes, "join(", "ivm/rw_correlated_scalar.cpp",
+     "rewritten as a join with the (grouped) aggregate level, maintained by the join and "
+     "aggregate rules (`ivm/rw_scalar_subquery.cpp` for the uncorrelated ones)",
+     "SELECT t.id FROM cx_t t WHERE t.v > (SELECT avg(u.w) FROM cx_u u WHERE u.t_id = t.id)"},
+    {"Rows and joins",
+     "`x NOT IN (subquery)` where `x` and the subquery's column are `NOT NULL` "
+     "table columns",
+     kYes, "anti_join(", "ivm/op_semi_join.cpp",
+     "the anti-join (as `NOT EXISTS`): recomputes the affected correlation keys",
+     "SELECT id FROM cx_t WHERE id NOT IN (SELECT id FROM cx_u)"},
     {"Rows and joins", "`UNION`, `INTERSECT [ALL]`, `EXCEPT [ALL]`", kYes, "except(",
      "ivm/op_set_op.cpp", "recomputes the affected rows (the counts of each changed row)",
      "SELECT g FROM cx_t EXCEPT SELECT w FROM cx_u"},
@@ -51,6 +64,14 @@ const std::vector<Construct> kConstructs = {
      "recomputes the affected groups (re-aggregated from the sources, others untouched)",
      "SELECT g, count(*) AS n, sum(v) AS s, count(DISTINCT v) FILTER (WHERE v > 0) AS dv FROM "
      "cx_t GROUP BY g HAVING count(*) > 0"},
+    {"Grouping",
+     "`count`, `sum`/`avg` of integers and `numeric`, `min`/`max` of integers and date/time "
+     "types, at the top level, grouped by selected keys whose `=` is binary identity (or without "
+     "`GROUP BY`)",
+     kYes, "aggregate(", "delta/apply_algebraic.cpp",
+     "algebraic: each group's partial state (a side table) is updated from the changes; a group "
+     "is re-aggregated only when a `min`/`max` extreme or a `numeric` display scale may be lost",
+     "SELECT g, count(*) AS n, sum(v) AS s, avg(v) AS a, max(d) AS md FROM cx_t GROUP BY g"},
     {"Grouping", "Aggregates without `GROUP BY`", kYes, "aggregate(", "ivm/op_aggregate.cpp",
      "recomputes the single group", "SELECT count(*), max(v) FROM cx_t"},
     {"Grouping", "`DISTINCT`", kYes, "distinct(", "ivm/op_aggregate.cpp",
