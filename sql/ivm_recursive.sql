@@ -44,6 +44,17 @@ SELECT s.name, ir_diff(s.name, s.query) AS differences,
 FROM ir_shapes s ORDER BY s.name;
 SELECT * FROM ir_chain ORDER BY root, depth, id;
 
+-- AUTO refreshes a recursion FULL (it is evaluated over the new and the old contents of its
+-- tables, costlier than a FULL refresh); explicit DIFFERENTIAL keeps it (above).
+SELECT pgtrickle.create_stream_table('ir_auto', 'WITH RECURSIVE chain(id, depth) AS (SELECT id, 0 FROM ir_emp WHERE boss IS NULL UNION ALL SELECT e.id, c.depth + 1 FROM ir_emp e JOIN chain c ON e.boss = c.id) SELECT * FROM chain', refresh_mode => 'AUTO');
+INSERT INTO ir_emp (id, boss) VALUES (9001, NULL);
+SELECT pgtrickle.refresh_stream_table('ir_auto');
+SELECT h.action FROM pgtrickle.pgt_refresh_history h JOIN pgtrickle.pgt_stream_tables t USING (pgt_id)
+WHERE t.pgt_name = 'ir_auto' AND h.initiated_by <> 'INITIAL' ORDER BY h.refresh_id;
+SELECT value FROM pgtrickle.explain_st('ir_auto') WHERE property = 'effective_mode';
+SELECT ir_diff('ir_auto', 'WITH RECURSIVE chain(id, depth) AS (SELECT id, 0 FROM ir_emp WHERE boss IS NULL UNION ALL SELECT e.id, c.depth + 1 FROM ir_emp e JOIN chain c ON e.boss = c.id) SELECT * FROM chain') AS differences;
+SELECT pgtrickle.drop_stream_table('ir_auto');
+
 -- Refused in DIFFERENTIAL: a recursion without a source table.
 SELECT pgtrickle.create_stream_table('ir_no', 'WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT n FROM r', refresh_mode => 'DIFFERENTIAL');
 \echo :SQLSTATE

@@ -164,7 +164,8 @@ const std::vector<Construct> kConstructs = {
      "`WITH RECURSIVE` (`UNION`, `UNION ALL`, `SEARCH`, `CYCLE`): hierarchies, reachability", kYes,
      "recursive(", "ivm/op_recursive.cpp",
      "recomputes the recursion over the new and the old contents of its tables when one changed "
-     "(about twice its evaluation); the levels above see only its changed rows",
+     "(about twice its evaluation); the levels above see only its changed rows; AUTO "
+     "refreshes it FULL",
      "WITH RECURSIVE r(n) AS (SELECT src FROM cx_e WHERE src = 1 UNION SELECT e.dst FROM cx_e e "
      "JOIN r ON e.src = r.n) SELECT n FROM r"},
     {"WITH RECURSIVE", "A recursion without a source table", kNo, "a query without source tables",

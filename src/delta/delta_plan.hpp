@@ -46,8 +46,9 @@ struct DeltaPlan {
 	std::vector<bool> hash_columns;
 	std::vector<Oid> leaves; // leaf relations (may repeat for self-joins)
 	std::string operators;   // the operator tree, e.g. "aggregate(join(scan a, scan b))"
-	// A query level is maintained by the recompute operator (evaluated over the new and the old
-	// contents of its tables): AUTO refreshes such a plan FULL (refresh::DecideMode). Not set for
+	// A query level is maintained by the recompute or the recursive operator (evaluated over the
+	// new and the old contents of its tables): AUTO refreshes such a plan FULL
+	// (refresh::DecideMode). Not set for
 	// a top-level ORDER BY … LIMIT, whose delta is one run of the query against the stored rows.
 	bool recomputes = false;
 	// kAlgebraic: the aggregation's algebraic plan, and the shape (kGroups, or kRows without

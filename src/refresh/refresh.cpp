@@ -147,6 +147,7 @@ ModeDecision DecideMode(const catalog::StreamTable &st) {
 	// and the old contents are not indexed, so a correlated subquery rescans them per outer row
 	// (TPC-H Q15, Q17, Q20, Q22 at SF 0.01 took seconds to minutes, where FULL takes
 	// milliseconds, before the decorrelation rewrites of src/ivm/rw_*.cpp made them joins).
+	// The recursive operator is treated the same way (its recursion runs over both contents).
 	// DIFFERENTIAL, chosen explicitly, still uses it.
 	if (st.mode == core::RefreshMode::kAuto && d.plan.recomputes) {
 		d.reason = "AUTO refreshes FULL: the DIFFERENTIAL plan recomputes a query level (" +
