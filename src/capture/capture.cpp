@@ -21,9 +21,6 @@ extern "C" {
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "nodes/supportnodes.h"
-#include "optimizer/plancat.h"
-#include "access/table.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -1270,55 +1267,4 @@ PGT_FUNCTION(pgtrickle_pending_changes) {
 		SPI_cursor_close(portal);
 	});
 	return (Datum)0;
-}
-
-// Planner support of pgtrickle._pending_changes (SupportRequestRows): the estimated number of rows
-// is the size of the source's change buffer (as the planner estimates a table: its pages times
-// the tuple density of its statistics), not the default 1,000 of a set-returning function. The
-// buffer is trimmed after every refresh, so its size is close to the pending changes; an estimate
-// that was far too low put the change set on the inner side of nested loops, netted again for
-// every outer row. Only the size is read (no rows), under AccessShareLock; when the buffer is not
-// where the current pg_trickle.change_buffer_schema says, the default estimate stays.
-PGT_FUNCTION(pgtrickle_pending_changes_support) {
-	using namespace pgtrickle;
-	using bridge::PgCall;
-	Node *raw = (Node *)PG_GETARG_POINTER(0);
-	if (!IsA(raw, SupportRequestRows)) {
-		PG_RETURN_POINTER(nullptr);
-	}
-	SupportRequestRows *req = (SupportRequestRows *)raw;
-	if (req->node == nullptr || !IsA(req->node, FuncExpr)) {
-		PG_RETURN_POINTER(nullptr);
-	}
-	FuncExpr *call = (FuncExpr *)req->node;
-	if (list_length(call->args) < 1 || !IsA(linitial(call->args), Const) ||
-	    ((Const *)linitial(call->args))->constisnull) {
-		PG_RETURN_POINTER(nullptr);
-	}
-	Oid source = DatumGetObjectId(((Const *)linitial(call->args))->constvalue);
-	std::string schema =
-	    config::change_buffer_schema ? config::change_buffer_schema : "pgtrickle_changes";
-	std::string name = "changes_" + std::to_string(source);
-	double rows = PgCall([&] {
-		Oid nsp = get_namespace_oid(schema.c_str(), true);
-		Oid buffer = OidIsValid(nsp) ? get_relname_relid(name.c_str(), nsp) : InvalidOid;
-		if (!OidIsValid(buffer)) {
-			return -1.0;
-		}
-		Relation rel = try_table_open(buffer, AccessShareLock);
-		if (rel == NULL) {
-			return -1.0;
-		}
-		BlockNumber pages = 0;
-		double tuples = 0;
-		double allvisfrac = 0;
-		estimate_rel_size(rel, NULL, &pages, &tuples, &allvisfrac);
-		table_close(rel, AccessShareLock);
-		return tuples;
-	});
-	if (rows < 0) {
-		PG_RETURN_POINTER(nullptr);
-	}
-	req->rows = rows < 1 ? 1 : rows;
-	PG_RETURN_POINTER(req);
 }
