@@ -43,6 +43,19 @@ SELECT pg_temp.same('cn_st', 'SELECT ROW(k, ''p'')::cn_pair AS c0, s FROM cn_src
        pg_temp.same('cn_st2',
            'SELECT CASE WHEN id = 5 THEN NULL ELSE ROW(k, s)::cn_pair END AS c0, id FROM cn_src');
 
+-- Grouped by a composite key with a NULL field (fuzzer seed 56164): the affected group
+-- ROW(NULL, 'p') must be found, deleted and recomputed (it is neither NULL nor NOT NULL).
+SELECT pgtrickle.create_stream_table('cn_grp',
+    'SELECT ROW(k, ''p'')::cn_pair AS c0, count(*) AS n FROM cn_src GROUP BY 1',
+    'calculated', 'DIFFERENTIAL');
+INSERT INTO cn_src VALUES (7, NULL, 'x'), (8, NULL, 'y');
+SELECT pgtrickle.refresh_stream_table('cn_grp');
+DELETE FROM cn_src WHERE id = 7;
+SELECT pgtrickle.refresh_stream_table('cn_grp');
+SELECT * FROM cn_grp ORDER BY n, c0::text;
+SELECT pg_temp.same('cn_grp', 'SELECT ROW(k, ''p'')::cn_pair AS c0, count(*) AS n FROM cn_src GROUP BY 1');
+SELECT pgtrickle.drop_stream_table('cn_grp');
+
 SELECT pgtrickle.drop_stream_table('cn_st');
 SELECT pgtrickle.drop_stream_table('cn_st2');
 DROP TABLE cn_src;

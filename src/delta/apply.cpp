@@ -122,9 +122,12 @@ std::string GroupPredicate(const std::string &alias, const DeltaPlan &plan) {
 		std::size_t c = static_cast<std::size_t>(plan.key_columns[k]);
 		std::string col = alias + "." + QuoteIdent(plan.column_names[c]);
 		std::string key = "k.__pgt_c" + std::to_string(k + 1);
+		// IS [NOT] DISTINCT FROM NULL, not IS [NOT] NULL: a composite key with a NULL field
+		// (ROW(NULL, 'p')) is neither NULL nor NOT NULL, and its group was never matched.
 		where += " AND (" + col + " " + plan.eq_operators[c] + " ANY (ARRAY(SELECT " + key +
-		         " FROM k WHERE " + key + " IS NOT NULL)) OR (" + col +
-		         " IS NULL AND EXISTS (SELECT 1 FROM k WHERE " + key + " IS NULL)))";
+		         " FROM k WHERE " + key + " IS DISTINCT FROM NULL)) OR (" + col +
+		         " IS NOT DISTINCT FROM NULL AND EXISTS (SELECT 1 FROM k WHERE " + key +
+		         " IS NOT DISTINCT FROM NULL)))";
 	}
 	return where;
 }
