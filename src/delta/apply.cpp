@@ -146,8 +146,6 @@ std::string GroupsApplySql(const catalog::StreamTable &st, const DeltaPlan &plan
 
 } // namespace
 
-namespace {
-
 // Runs `statement` with jit = off (restored afterwards, also on error): the delta statements are
 // large trees of small subqueries whose row estimates (set-returning functions at 1000 rows)
 // multiply into costs far above jit_above_cost, and compiling them takes seconds while running
@@ -169,8 +167,6 @@ bridge::SpiResult WithoutJit(const std::string &statement, const std::vector<Val
 		throw;
 	}
 }
-
-} // namespace
 
 catalog::RefreshOutcome ApplyDelta(const catalog::StreamTable &st, const DeltaPlan &plan,
                                    const capture::Frontier &since, Snapshot snapshot) {

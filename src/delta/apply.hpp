@@ -1,6 +1,7 @@
 // Applying a delta plan to a storage table (see delta_plan.hpp).
 #pragma once
 
+#include "bridge/spi.hpp"
 #include "capture/frontier.hpp"
 #include "pgt_catalog/catalog.hpp"
 #include "pgt_catalog/history.hpp"
@@ -19,6 +20,12 @@ namespace pgtrickle::delta {
 // role (the refresh switches to the owner). C++ regime; needs SPI.
 catalog::RefreshOutcome ApplyDelta(const catalog::StreamTable &st, const DeltaPlan &plan,
                                    const capture::Frontier &since, Snapshot snapshot);
+
+// Runs `statement` through SPI with jit = off, restored afterwards (also on error): delta
+// statements are trees of small subqueries that JIT would compile for far longer than they run.
+// C++ regime.
+bridge::SpiResult WithoutJit(const std::string &statement, const std::vector<bridge::Value> &params,
+                             const bridge::SpiOptions &options);
 
 // The SQL statements a DIFFERENTIAL refresh runs, for explain_st().
 std::string DescribeApply(const catalog::StreamTable &st, const DeltaPlan &plan);

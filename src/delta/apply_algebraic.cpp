@@ -343,26 +343,6 @@ std::string FillSql(const catalog::StreamTable &st, const DeltaPlan &plan) {
 	       " FROM (" + NewState(a, WithoutOld(a, Summary(a, a.full_projection))) + ") AS r" + live;
 }
 
-// Same as apply.cpp: the statements are trees of small subqueries that JIT would compile for
-// far longer than they run.
-bridge::SpiResult WithoutJit(const std::string &statement, const std::vector<Value> &params,
-                             const SpiOptions &options) {
-	int level = PgCall([] {
-		int l = NewGUCNestLevel();
-		(void)set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
-		                        false);
-		return l;
-	});
-	try {
-		auto r = SpiExec(statement, params, options);
-		PgCall([&] { AtEOXact_GUC(true, level); });
-		return r;
-	} catch (...) {
-		PgCall([&] { AtEOXact_GUC(false, level); });
-		throw;
-	}
-}
-
 Oid StateOid(const catalog::StreamTable &st, const DeltaPlan &plan) {
 	std::string name = StateName(st, plan);
 	return PgCall([&] {
