@@ -236,3 +236,18 @@ RETURNS TABLE(category text, construct text, differential text, operator text, r
 LANGUAGE C IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgtrickle_supported_constructs';
+
+-------------------------------------------------------------------------------
+-- Planner estimates of captured change sets (issue 10): _pending_changes is estimated at the size
+-- of the source's change buffer instead of the default 1,000 rows.
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION pgtrickle._pending_changes_support(internal)
+RETURNS internal
+LANGUAGE C STRICT
+AS 'MODULE_PATHNAME', 'pgtrickle_pending_changes_support';
+COMMENT ON FUNCTION pgtrickle._pending_changes_support(internal) IS
+    'planner support of _pending_changes: estimates its rows from the change buffer''s size';
+
+ALTER FUNCTION pgtrickle._pending_changes(oid, text, text, text)
+    SUPPORT pgtrickle._pending_changes_support;

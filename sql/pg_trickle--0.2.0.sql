@@ -437,9 +437,17 @@ SELECT pgtrickle._wake_launcher();
 -- table.
 -------------------------------------------------------------------------------
 
+CREATE FUNCTION pgtrickle._pending_changes_support(internal)
+RETURNS internal
+LANGUAGE C STRICT
+AS 'MODULE_PATHNAME', 'pgtrickle_pending_changes_support';
+COMMENT ON FUNCTION pgtrickle._pending_changes_support(internal) IS
+    'planner support of _pending_changes: estimates its rows from the change buffer''s size';
+
 CREATE FUNCTION pgtrickle._pending_changes(source oid, snapshot text, own_xid text, own_cid text)
 RETURNS SETOF record
 LANGUAGE C VOLATILE
+SUPPORT pgtrickle._pending_changes_support
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgtrickle_pending_changes';
 COMMENT ON FUNCTION pgtrickle._pending_changes(oid, text, text, text) IS

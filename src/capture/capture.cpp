@@ -21,6 +21,9 @@ extern "C" {
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/supportnodes.h"
+#include "optimizer/plancat.h"
+#include "access/table.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -854,10 +857,11 @@ std::optional<std::string> PendingRebuildReason(const catalog::StreamTable &st) 
 }
 
 std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_rows,
-                          double max_ratio) {
+                          double max_ratio, std::vector<Oid> *quiet, Snapshot snapshot) {
 	bridge::AsExtensionOwner as_owner; // buffers are private; only counts leave
 	auto buffers = SpiExec("SELECT t.buffer_schema, t.buffer_name, c.reltuples::bigint, "
-	                       "t.source_relid::regclass::text FROM pgtrickle.pgt_change_tracking t "
+	                       "t.source_relid::regclass::text, t.source_relid::oid "
+	                       "FROM pgtrickle.pgt_change_tracking t "
 	                       "JOIN pg_catalog.pg_class c ON c.oid = t.source_relid "
 	                       "WHERE $1::bigint = ANY (t.consumers)",
 	                       {std::to_string(st.pgt_id)});
@@ -865,12 +869,18 @@ std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_r
 	std::int64_t pending = 0;
 	*source_rows = 0;
 	std::vector<std::string> unknown;
+	bridge::SpiOptions on_snapshot;
+	on_snapshot.snapshot = snapshot;
 	for (const auto &row : buffers.rows) {
 		std::string buffer = QuoteIdent(*row[0]) + "." + QuoteIdent(*row[1]);
 		std::string where = frontier ? PendingPredicate("b") : std::string("true");
 		auto p = SpiExec("SELECT count(*) FROM " + buffer + " b WHERE " + where,
-		                 frontier ? *frontier : std::vector<bridge::Value>{});
-		pending += std::stoll(p.Get(0, 0, "0"));
+		                 frontier ? *frontier : std::vector<bridge::Value>{}, on_snapshot);
+		std::int64_t count = std::stoll(p.Get(0, 0, "0"));
+		pending += count;
+		if (quiet != nullptr && count == 0) {
+			quiet->push_back(static_cast<Oid>(std::stoul(*row[4])));
+		}
 		std::int64_t reltuples = std::stoll(*row[2]);
 		if (reltuples >= 0) {
 			*source_rows += reltuples;
@@ -1170,7 +1180,8 @@ std::optional<std::string> BufferOf(Oid relid) {
 } // namespace pgtrickle::capture
 
 // pgtrickle._pending_changes(source oid, snapshot text, own_xid text, own_cid text)
-// RETURNS SETOF record: the buffer rows of `source` not consumed by the given frontier, as
+// RETURNS SETOF record: the row changes (actions 'I' and 'D') in the buffer of `source` not
+// consumed by the given frontier, as
 // (__pgt_xid, __pgt_action, source columns...). DIFFERENTIAL refreshes read buffers through this
 // function as the stream table's owner: it requires SELECT on the whole source table and no row
 // level security on it (the buffer would otherwise reveal columns or rows the caller cannot see),
@@ -1223,7 +1234,12 @@ PGT_FUNCTION(pgtrickle_pending_changes) {
 	}
 	PgCall([&] { InitMaterializedSRF(fcinfo, 0); });
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
-	std::string sql = "SELECT * FROM " + *buffer + " b WHERE " + capture::PendingPredicate("b");
+	// Row changes only: the TRUNCATE and rebuild markers ('T', 'R') make the refresh FULL before
+	// any delta reads this (capture::PendingRebuildReason). Filtered here rather than by the
+	// caller, whose filter the planner would estimate at 1 % of the rows the support function
+	// below announces.
+	std::string sql = "SELECT * FROM " + *buffer + " b WHERE " + capture::PendingPredicate("b") +
+	                  " AND b.__pgt_action IN ('I', 'D')";
 	bridge::SpiScope spi;
 	bridge::AsExtensionOwner as_owner;
 	const char *query = sql.c_str();
@@ -1267,4 +1283,55 @@ PGT_FUNCTION(pgtrickle_pending_changes) {
 		SPI_cursor_close(portal);
 	});
 	return (Datum)0;
+}
+
+// Planner support of pgtrickle._pending_changes (SupportRequestRows): the estimated number of rows
+// is the size of the source's change buffer (as the planner estimates a table: its pages times
+// the tuple density of its statistics), not the default 1,000 of a set-returning function. The
+// buffer is trimmed after every refresh, so its size is close to the pending changes; an estimate
+// that was far too low put the change set on the inner side of nested loops, netted again for
+// every outer row. Only the size is read (no rows), under AccessShareLock; when the buffer is not
+// where the current pg_trickle.change_buffer_schema says, the default estimate stays.
+PGT_FUNCTION(pgtrickle_pending_changes_support) {
+	using namespace pgtrickle;
+	using bridge::PgCall;
+	Node *raw = (Node *)PG_GETARG_POINTER(0);
+	if (!IsA(raw, SupportRequestRows)) {
+		PG_RETURN_POINTER(nullptr);
+	}
+	SupportRequestRows *req = (SupportRequestRows *)raw;
+	if (req->node == nullptr || !IsA(req->node, FuncExpr)) {
+		PG_RETURN_POINTER(nullptr);
+	}
+	FuncExpr *call = (FuncExpr *)req->node;
+	if (list_length(call->args) < 1 || !IsA(linitial(call->args), Const) ||
+	    ((Const *)linitial(call->args))->constisnull) {
+		PG_RETURN_POINTER(nullptr);
+	}
+	Oid source = DatumGetObjectId(((Const *)linitial(call->args))->constvalue);
+	std::string schema =
+	    config::change_buffer_schema ? config::change_buffer_schema : "pgtrickle_changes";
+	std::string name = "changes_" + std::to_string(source);
+	double rows = PgCall([&] {
+		Oid nsp = get_namespace_oid(schema.c_str(), true);
+		Oid buffer = OidIsValid(nsp) ? get_relname_relid(name.c_str(), nsp) : InvalidOid;
+		if (!OidIsValid(buffer)) {
+			return -1.0;
+		}
+		Relation rel = try_table_open(buffer, AccessShareLock);
+		if (rel == NULL) {
+			return -1.0;
+		}
+		BlockNumber pages = 0;
+		double tuples = 0;
+		double allvisfrac = 0;
+		estimate_rel_size(rel, NULL, &pages, &tuples, &allvisfrac);
+		table_close(rel, AccessShareLock);
+		return tuples;
+	});
+	if (rows < 0) {
+		PG_RETURN_POINTER(nullptr);
+	}
+	req->rows = rows < 1 ? 1 : rows;
+	PG_RETURN_POINTER(req);
 }

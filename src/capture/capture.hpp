@@ -21,6 +21,7 @@
 
 extern "C" {
 #include "postgres.h"
+#include "utils/snapshot.h"
 }
 
 namespace pgtrickle::capture {
@@ -65,8 +66,11 @@ bool HasPendingBaseChanges(const catalog::StreamTable &st, bool *buffered);
 // Pending change rows of st over all its captured sources; *source_rows gets the sources' size
 // for the change ratio of AUTO/DIFFERENTIAL: pg_class.reltuples, or for a table never analyzed a
 // count bounded by what the ratio needs (pending / max_ratio + 1 rows).
+// *quiet (when given) gets the sources whose buffer holds no pending row. `snapshot` (when given)
+// is the refresh's: the counts then see what its delta statement will read.
 std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_rows,
-                          double max_ratio);
+                          double max_ratio, std::vector<Oid> *quiet = nullptr,
+                          Snapshot snapshot = nullptr);
 
 // Per captured source of st (ordered by source name): change rows its frontier has not consumed,
 // and all rows in the source's buffer. Reads the buffers as the extension owner: only counts

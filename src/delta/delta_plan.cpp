@@ -97,7 +97,7 @@ std::string TopKDelta(Query *top, const std::string &defining_query, Oid storage
 
 } // namespace
 
-DeltaPlan PlanDelta(const std::string &defining_query, Oid storage) {
+DeltaPlan PlanDelta(const std::string &defining_query, Oid storage, const std::vector<Oid> &quiet) {
 	DeltaPlan plan;
 	Query *top = ivm::ParseOne(defining_query);
 	std::vector<ivm::Column> outputs = ivm::OutputColumns(top);
@@ -109,6 +109,7 @@ DeltaPlan PlanDelta(const std::string &defining_query, Oid storage) {
 			return plan;
 		}
 		ivm::Builder builder;
+		builder.quiet = quiet;
 		std::unique_ptr<ivm::Op> root = ivm::BuildPlan(top, builder);
 		plan.leaves = root->leaves;
 		plan.operators = root->Describe();

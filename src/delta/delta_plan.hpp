@@ -61,7 +61,11 @@ struct DeltaPlan {
 // transaction. C++ regime; needs SPI (to find change buffers). `storage`: the stream table's
 // storage table, which holds the query's previous result; a top-level ORDER BY … LIMIT (top-K) is
 // maintained against it (without it, LIMIT is refused).
-DeltaPlan PlanDelta(const std::string &defining_query, Oid storage = InvalidOid);
+// `quiet`: the sources with no pending change in the refresh this plan is for (their delta is
+// empty and their old contents are their new ones, so the delta reads neither their buffer nor
+// an Old state of them); empty when unknown.
+DeltaPlan PlanDelta(const std::string &defining_query, Oid storage = InvalidOid,
+                    const std::vector<Oid> &quiet = {});
 
 // A FULL refresh that writes only what differs: a kRows plan whose delta is the query's result
 // minus the rows stored in `storage`, netted by identity (no parameters). Applied by ApplyDelta,

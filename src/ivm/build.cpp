@@ -45,9 +45,11 @@ Op::Op(std::string kind) : kind_(std::move(kind)) {
 const std::string &Op::Sql(Mode mode) {
 	int i = static_cast<int>(mode);
 	if (!cached_[i]) {
-		if (mode == Mode::kDelta && leaves.empty()) {
+		if (mode == Mode::kDelta && !Changes()) {
 			// Nothing below changes: an empty delta of the right shape.
 			cache_[i] = "SELECT * FROM (\n" + Sql(Mode::kNew) + "\n) AS __pgt_e WHERE false";
+		} else if (mode == Mode::kOld && !Changes()) {
+			cache_[i] = Sql(Mode::kNew); // Old = New − Δ with Δ empty
 		} else {
 			cache_[i] = Generate(mode);
 		}
@@ -297,6 +299,15 @@ void InlineCtes(Query *q) {
 	}
 }
 
+void MarkQuiet(Op &op, const std::vector<Oid> &quiet) {
+	for (auto &child : op.children) {
+		MarkQuiet(*child, quiet);
+	}
+	op.quiet_ = !op.leaves.empty() && std::all_of(op.leaves.begin(), op.leaves.end(), [&](Oid r) {
+		return std::find(quiet.begin(), quiet.end(), r) != quiet.end();
+	});
+}
+
 std::unique_ptr<Op> BuildPlan(Query *top, Builder &b) {
 	// A non-IMMUTABLE function can change its result while no source changes (now(), a
 	// function reading another table, a setting): no delta would ever say so.
@@ -318,6 +329,7 @@ std::unique_ptr<Op> BuildPlan(Query *top, Builder &b) {
 		Reject("a query without source tables");
 	}
 	CheckOrderSensitiveWindows(*root);
+	MarkQuiet(*root, b.quiet);
 	return root;
 }
 

@@ -59,6 +59,11 @@ class Op {
 	virtual bool Unit(Mode mode) const {
 		return mode == Mode::kNew;
 	}
+	// The Old state as rows of weight 1 (the multiset itself), when the operator can produce it
+	// more cheaply than consolidating its Old SQL (Bag reads it); empty otherwise. C++ regime.
+	virtual std::string UnitOldSql() {
+		return "";
+	}
 	// For a grouping operator (GROUP BY / DISTINCT) whose keys are all output columns: the output
 	// positions of its keys (in key order) and the SQL of the affected keys (SELECT DISTINCT
 	// __pgt_c1..__pgt_cM of the input's delta). The top of a plan then applies by deleting and
@@ -94,6 +99,13 @@ class Op {
 	std::string KeyCte() const {
 		return "__pgt_k" + std::to_string(id_);
 	}
+	// Whether the output can differ between Old and New: some leaf below it has changes in this
+	// refresh. A quiet operator (no leaves, or every leaf without pending changes: Builder::quiet)
+	// has an empty delta and Old = New, so its consumers read the tables as they are (indexes
+	// usable) instead of their new contents minus their changes.
+	bool Changes() const {
+		return !leaves.empty() && !quiet_;
+	}
 	std::vector<Column> columns;
 	std::vector<std::unique_ptr<Op>> children;
 	std::vector<Oid> leaves; // base relations read (with repeats), in walk order
@@ -102,8 +114,10 @@ class Op {
 	virtual std::string Generate(Mode mode) = 0;
 
   private:
+	friend void MarkQuiet(Op &op, const std::vector<Oid> &quiet);
 	std::string kind_;
 	int id_;
+	bool quiet_ = false;
 	std::string cache_[3];
 	bool cached_[3] = {false, false, false};
 };
@@ -133,7 +147,14 @@ class Builder {
 	std::unique_ptr<Op> Build(Query *q);
 	// The operator reading one FROM item: a base table (scan) or a subquery.
 	std::unique_ptr<Op> BuildRte(RangeTblEntry *rte);
+	// Sources with no pending change in this refresh (their delta is empty, their old contents
+	// are their new ones); BuildPlan marks every operator whose leaves are all quiet. Empty when
+	// unknown (explain_st without a refresh, the FULL paths): every source may change.
+	std::vector<Oid> quiet;
 };
+
+// Marks op and the operators below it quiet where all their leaves are in `quiet` (BuildPlan).
+void MarkQuiet(Op &op, const std::vector<Oid> &quiet);
 
 // The whole plan: parses nothing; q is the analyzed, rewritten defining query. Inlines CTEs,
 // checks the whole tree and builds the root. C++ regime.

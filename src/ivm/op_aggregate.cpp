@@ -231,7 +231,15 @@ class Aggregate : public Op {
   protected:
 	std::string Generate(Mode mode) override {
 		if (mode != Mode::kDelta) {
-			return Over(ParseOne(Bag(*children[0], mode)));
+			std::string whole = Over(ParseOne(Bag(*children[0], mode)));
+			if (m_ == 0) {
+				// One row (no GROUP BY: a decorrelated scalar subquery, joined to every row of
+				// its level): computed once per statement, where a nested loop would re-aggregate
+				// its whole input per outer row (TPC-H Q22: 653 × 15,000 customers).
+				return "SELECT * FROM (WITH __pgt_one AS MATERIALIZED (\n" + whole +
+				       "\n) SELECT * FROM __pgt_one) AS __pgt_o";
+			}
+			return whole;
 		}
 		std::size_t n = columns.size();
 		std::string k = KeyCte();
@@ -667,7 +675,9 @@ bool Aggregate::Algebraic(AlgebraicPlan *plan) {
 	for (const auto &a : aggs) {
 		layout += "|" + std::to_string(static_cast<int>(a.kind)) + ":" + a.state_type;
 	}
-	plan->signature = Fnv(layout + "\n" + plan->delta_projection + "\n" + plan->output_query);
+	// Not the delta projection: it depends on which sources changed in this refresh (quiet ones
+	// read no buffer), while the state depends only on the layout and the query.
+	plan->signature = Fnv(layout + "\n" + plan->full_projection + "\n" + plan->output_query);
 	return true;
 }
 

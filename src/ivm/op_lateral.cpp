@@ -276,7 +276,7 @@ class Lateral : public Op {
 		}
 		std::string sum;
 		for (std::size_t k = 0; k < inputs_; k++) {
-			if (children[k]->leaves.empty()) {
+			if (!children[k]->Changes()) {
 				continue;
 			}
 			std::vector<Mode> modes;

@@ -131,13 +131,27 @@ catalog::RefreshOutcome ExecuteFull(const catalog::StreamTable &st, Snapshot sna
 
 } // namespace
 
-ModeDecision DecideMode(const catalog::StreamTable &st) {
+ModeDecision DecideMode(const catalog::StreamTable &st, Snapshot snapshot) {
 	ModeDecision d;
 	if (st.mode == core::RefreshMode::kFull) {
 		d.reason = "refresh_mode is FULL";
 		return d;
 	}
-	d.plan = delta::PlanDelta(st.defining_query, st.relid);
+	// The pending changes per source, counted first: the plan reads no buffer and no old contents
+	// of a source without any (delta::PlanDelta's `quiet`). Counted on the refresh's snapshot, so
+	// a source counted quiet has no change its delta statement would see.
+	std::optional<capture::Frontier> since;
+	std::int64_t pending = 0;
+	std::int64_t source_rows = 0;
+	std::vector<Oid> quiet;
+	if (st.is_populated && !st.needs_reinit) {
+		since = capture::LoadFrontier(st.pgt_id);
+		if (since) {
+			pending = capture::CountPending(st, &source_rows, config::differential_max_change_ratio,
+			                                &quiet, snapshot);
+		}
+	}
+	d.plan = delta::PlanDelta(st.defining_query, st.relid, quiet);
 	if (d.plan.shape == delta::Shape::kUnsupported) {
 		d.reason = "the query uses " + d.plan.reason + ", which DIFFERENTIAL does not maintain";
 		return d;
@@ -160,7 +174,6 @@ ModeDecision DecideMode(const catalog::StreamTable &st) {
 		                           : "not populated yet: first refresh is FULL";
 		return d;
 	}
-	auto since = capture::LoadFrontier(st.pgt_id);
 	if (!since) {
 		d.reason = "no frontier yet: first refresh is FULL";
 		return d;
@@ -180,9 +193,6 @@ ModeDecision DecideMode(const catalog::StreamTable &st) {
 		d.reason = *rebuild;
 		return d;
 	}
-	std::int64_t source_rows = 0;
-	std::int64_t pending =
-	    capture::CountPending(st, &source_rows, config::differential_max_change_ratio);
 	double ratio = source_rows > 0 ? static_cast<double>(pending) / source_rows : 0.0;
 	if (pending > 0 && ratio > config::differential_max_change_ratio) {
 		d.reason = "pending changes (" + std::to_string(pending) + " rows, ratio " +
@@ -249,7 +259,7 @@ catalog::RefreshOutcome Execute(const catalog::StreamTable &st, Snapshot snapsho
 	// Everything that parses, plans or runs the query, deciding the mode included, runs as the
 	// owner in a security-restricted operation.
 	bridge::AsQueryOwner as_owner(st.owner);
-	ModeDecision d = DecideMode(st);
+	ModeDecision d = DecideMode(st, snapshot);
 	if (!d.differential) {
 		catalog::RefreshOutcome outcome = ExecuteFull(st, snapshot);
 		delta::AfterFullRefresh(st, &d.plan, snapshot); // algebraic state, if any
