@@ -278,12 +278,15 @@ class OracleBase : public ClusterTest {
 		conn_->Exec("ALTER DATABASE " + db() +
 		            " SET pg_trickle.differential_max_change_ratio = 1000");
 		conn_ = Connect();
-		// Tests of a suite share the database: drop what an earlier test left.
+		// Tests of a suite share the database: drop what an earlier test left, one transaction per
+		// stream table (several drops in one transaction hold the locks of the first ones while the
+		// next waits, which can deadlock with the scheduler: 40P01 seen once in this SetUp).
 		conn_->Exec("DO $$ DECLARE r record; BEGIN LOOP "
-		            "SELECT pgt_schema, pgt_name INTO r FROM pgtrickle.pgt_stream_tables LIMIT 1; "
+		            "SELECT pgt_schema, pgt_name INTO r FROM pgtrickle.pgt_stream_tables "
+		            "ORDER BY pgt_id DESC LIMIT 1; "
 		            "EXIT WHEN NOT FOUND; PERFORM pgtrickle.drop_stream_table("
 		            "quote_ident(r.pgt_schema) || '.' || quote_ident(r.pgt_name), true); "
-		            "END LOOP; END $$");
+		            "COMMIT; END LOOP; END $$");
 		cmp_ = Connect();
 		cmp_->Exec("SET extra_float_digits = 3");
 	}

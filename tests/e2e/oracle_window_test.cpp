@@ -73,7 +73,7 @@ class OracleWindowBase : public ClusterTest {
 		            "ORDER BY pgt_id DESC LIMIT 1; "
 		            "EXIT WHEN NOT FOUND; PERFORM pgtrickle.drop_stream_table("
 		            "quote_ident(r.pgt_schema) || '.' || quote_ident(r.pgt_name), true); "
-		            "END LOOP; END $$");
+		            "COMMIT; END LOOP; END $$");
 		conn_->Exec(kWSources);
 		cmp_ = Connect();
 		cmp_->Exec("SET extra_float_digits = 3");
