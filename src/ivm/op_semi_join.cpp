@@ -281,16 +281,30 @@ class SemiJoin : public Op {
 		// (a state's weights sum to its multiplicities, never negative), without consolidating I
 		// by identity and expanding it row by row (Bag) first.
 		std::size_t ni = i.columns.size();
-		std::string keys =
-		    i.Unit(mode)
-		        ? "SELECT k.__pgt_c1 FROM (" + i.Sql(mode) + ") AS k(" + Names(ni, true) + ")"
-		        : "SELECT k.__pgt_c1 FROM (" + i.Sql(mode) + ") AS k(" + Names(ni, true) +
-		              ") GROUP BY k.__pgt_c1 HAVING pg_catalog.sum(k.__pgt_w) > 0";
-		std::string inner =
-		    "SELECT 1 FROM (" + keys + ") AS i(__pgt_c1) WHERE i.__pgt_c1 " + op_ + " f.__pgt_c1";
-		std::string where = std::string(anti_ ? "NOT " : "") + "EXISTS (" + inner + ")";
-		if (!k.empty()) {
-			where += " AND " + KeyPredicateOn({"f.__pgt_c1"}, k, {key_});
+		std::string from =
+		    "SELECT k.__pgt_c1 FROM (" + i.Sql(mode) + ") AS k(" + Names(ni, true) + ")";
+		std::string where;
+		if (k.empty()) {
+			std::string keys =
+			    i.Unit(mode) ? from
+			                 : from + " GROUP BY k.__pgt_c1 HAVING pg_catalog.sum(k.__pgt_w) > 0";
+			std::string inner = "SELECT 1 FROM (" + keys + ") AS i(__pgt_c1) WHERE i.__pgt_c1 " +
+			                    op_ + " f.__pgt_c1";
+			where = std::string(anti_ ? "NOT " : "") + "EXISTS (" + inner + ")";
+		} else {
+			// Restricted to the affected keys, I's keys are few: one hashed lookup per row of X
+			// (a hashed SubPlan: "IS TRUE" keeps PostgreSQL from turning it into a join, which it
+			// would plan as a nested loop rescanning I's keys per row of X, whose size it cannot
+			// estimate). No NULL key: a NULL x matches nothing (semi: not TRUE, anti: not TRUE).
+			std::string only_k =
+			    " WHERE k.__pgt_c1 IS NOT NULL AND " + KeyPredicateOn({"k.__pgt_c1"}, k, {key_});
+			std::string keys = i.Unit(mode) ? from + only_k
+			                                : from + only_k +
+			                                      " GROUP BY k.__pgt_c1 HAVING "
+			                                      "pg_catalog.sum(k.__pgt_w) > 0";
+			where = "(f.__pgt_c1 " + op_ + " ANY (" + keys + ")) IS " +
+			        (anti_ ? "NOT TRUE" : "TRUE") + " AND " +
+			        KeyPredicateOn({"f.__pgt_c1"}, k, {key_});
 		}
 		return "SELECT f.* FROM (" + Bag(x, mode) + ") AS f(" + Names(x.columns.size(), false) +
 		       ") WHERE " + where;
