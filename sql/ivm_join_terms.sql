@@ -1,8 +1,10 @@
 -- The join delta by the set of sources that changed in the refresh (src/ivm/op_join.cpp): up to
--- four changed inputs, one signed term per non-empty subset of them (no old state read); more,
+-- four changed scans, one signed term per non-empty subset of them (no old state read); more,
 -- the telescoping sum over old states. Sources without pending changes are quiet: their buffer
--- is not read. Each round changes one more source of a five-table join, with duplicates, NULL
--- join keys, key updates and numeric scale changes, and compares by identity (row text).
+-- is not read. A grouped input joined on its key is read, in a term where only the other side
+-- changed, for the keys of that change (semi-join reduction: its change set is read twice).
+-- Each round changes one more source of a five-table join, with duplicates, NULL join keys, key
+-- updates and numeric scale changes, and compares by identity (row text).
 SET pg_trickle.differential_max_change_ratio = 1000;
 CREATE TABLE jt_a (id int, k int, v numeric);
 CREATE TABLE jt_b (k int, m int, w text);
@@ -21,7 +23,8 @@ CREATE TABLE jt_shapes (name text PRIMARY KEY, query text);
 INSERT INTO jt_shapes VALUES
  ('jt_chain', 'SELECT a.id, a.v, b.w, c.n, d.x, e.label FROM jt_a a JOIN jt_b b ON b.k = a.k JOIN jt_c c ON c.m = b.m JOIN jt_d d ON d.n = c.n JOIN jt_e e ON e.p = d.p'),
  ('jt_sum', 'SELECT e.label, count(*) AS n, sum(a.v) AS total FROM jt_a a JOIN jt_b b ON b.k = a.k JOIN jt_c c ON c.m = b.m JOIN jt_d d ON d.n = c.n JOIN jt_e e ON e.p = d.p GROUP BY e.label'),
- ('jt_scalar', 'SELECT a.id, a.v FROM jt_a a JOIN jt_b b ON b.k = a.k WHERE a.v > (SELECT avg(x) FROM jt_d)');
+ ('jt_scalar', 'SELECT a.id, a.v FROM jt_a a JOIN jt_b b ON b.k = a.k WHERE a.v > (SELECT avg(x) FROM jt_d)'),
+ ('jt_agg_join', 'SELECT a.id, a.k, s.n, s.ws FROM jt_a a JOIN (SELECT k, count(*) AS n, string_agg(w, '','' ORDER BY w) AS ws FROM jt_b GROUP BY k) s ON s.k = a.k');
 SELECT pgtrickle.create_stream_table(name, query, refresh_mode => 'DIFFERENTIAL')
 FROM jt_shapes ORDER BY name;
 

@@ -35,6 +35,7 @@ extern "C" {
 #include "nodes/makefuncs.h"
 #include "parser/parsetree.h"
 #include "utils/fmgroids.h"
+#include "utils/typcache.h"
 }
 
 namespace pgtrickle::ivm {
@@ -66,6 +67,7 @@ class Join : public Op {
 		template_ = (Query *)PgCall([&] { return copyObjectImpl(q); });
 		template_->sortClause = NIL;
 		template_->cteList = NIL;
+		PgCall([&] { CollectEqualities((::Node *)template_->jointree); });
 	}
 
 	bool Unit(Mode mode) const override {
@@ -160,7 +162,9 @@ class Join : public Op {
 		::Node *weight = nullptr;
 		for (std::size_t i = 0; i < children.size(); i++) {
 			Op &child = *children[i];
-			Query *sub = ParseOne(child.Sql(modes[i]));
+			Query *sub =
+			    ParseOne(modes[i] == Mode::kNew && !CheapDelta(child) ? ReducedNew(i, modes)
+			                                                          : child.Sql(modes[i]));
 			int rtindex = rtindexes_[i];
 			RangeTblEntry *rte = PgCall([&] { return rt_fetch(rtindex, copy->rtable); });
 			ReplaceRte(rte, sub, child.columns.size(), true);
@@ -186,8 +190,136 @@ class Join : public Op {
 		return Deparse(copy);
 	}
 
+	// Semi-join reduction of a costly New input (an aggregate: PostgreSQL cannot probe a grouped
+	// subquery per joined row, so it would aggregate its whole input) in a term with cheap deltas:
+	// each of its columns that the level's WHERE equates (through a chain of conjuncts A.x = B.y
+	// with the type's own "=", which is transitive) with a column of an input at its delta is
+	// restricted to that delta's values. Exact: in an inner join a row of the input whose value
+	// equals none of them joins no row of that delta, so it contributes nothing to this term (a
+	// NULL equals nothing). The restriction is on output columns, which PostgreSQL pushes into a
+	// grouping's WHERE when they are grouping keys, down to the source's index.
+	std::string ReducedNew(std::size_t i, const std::vector<Mode> &modes) {
+		Op &child = *children[i];
+		std::string conds;
+		for (std::size_t a = 1; a <= child.columns.size(); a++) {
+			std::pair<int, int> self{rtindexes_[i], static_cast<int>(a)};
+			for (std::size_t j = 0; j < children.size(); j++) {
+				if (modes[j] != Mode::kDelta || !CheapDelta(*children[j])) {
+					continue;
+				}
+				Op &d = *children[j];
+				bool found = false;
+				for (std::size_t b = 1; b <= d.columns.size() && !found; b++) {
+					if (!Equated(self, {rtindexes_[j], static_cast<int>(b)})) {
+						continue;
+					}
+					std::string op = EqualityOperator(child.columns[a - 1].type);
+					if (op.empty()) {
+						continue;
+					}
+					std::string col = "__pgt_c" + std::to_string(b);
+					conds += std::string(conds.empty() ? "" : " AND ") + "__pgt_sr.__pgt_c" +
+					         std::to_string(a) + " " + op + " ANY (ARRAY(SELECT __pgt_sd." + col +
+					         " FROM " + From(d, Mode::kDelta, "__pgt_sd") + " WHERE __pgt_sd." +
+					         col + " IS NOT NULL))";
+					found = true;
+				}
+				if (found) {
+					break;
+				}
+			}
+		}
+		if (conds.empty()) {
+			return child.Sql(Mode::kNew);
+		}
+		return "SELECT * FROM " + From(child, Mode::kNew, "__pgt_sr") + " WHERE " + conds;
+	}
+
+	// Whether two columns (range table index, attribute) are equated by the conjuncts collected.
+	bool Equated(std::pair<int, int> x, std::pair<int, int> y) const {
+		std::vector<std::pair<int, int>> reach{x};
+		for (std::size_t n = 0; n < reach.size(); n++) {
+			if (reach[n] == y) {
+				return true;
+			}
+			for (const auto &e : equalities_) {
+				for (int side = 0; side < 2; side++) {
+					const auto &from = side ? e.second : e.first;
+					const auto &to = side ? e.first : e.second;
+					if (from == reach[n] &&
+					    std::find(reach.begin(), reach.end(), to) == reach.end()) {
+						reach.push_back(to);
+					}
+				}
+			}
+		}
+		return false;
+	}
+
+	// The conjuncts "A.x = B.y" of the WHERE and of inner JOIN ... ON (PG regime): two columns of
+	// this level of the same type, compared with that type's default equality.
+	void CollectEqualities(::Node *node) {
+		if (node == nullptr) {
+			return;
+		}
+		if (IsA(node, FromExpr)) {
+			FromExpr *f = (FromExpr *)node;
+			ListCell *lc;
+			foreach (lc, f->fromlist) {
+				CollectEqualities((::Node *)lfirst(lc));
+			}
+			CollectConjuncts(f->quals);
+		} else if (IsA(node, JoinExpr)) {
+			JoinExpr *j = (JoinExpr *)node;
+			if (j->jointype == JOIN_INNER) {
+				CollectEqualities(j->larg);
+				CollectEqualities(j->rarg);
+				CollectConjuncts(j->quals);
+			}
+		}
+	}
+
+	void CollectConjuncts(::Node *quals) {
+		if (quals == nullptr) {
+			return;
+		}
+		if (IsA(quals, BoolExpr) && ((BoolExpr *)quals)->boolop == AND_EXPR) {
+			ListCell *lc;
+			foreach (lc, ((BoolExpr *)quals)->args) {
+				CollectConjuncts((::Node *)lfirst(lc));
+			}
+			return;
+		}
+		if (IsA(quals, List)) {
+			ListCell *lc;
+			foreach (lc, (List *)quals) {
+				CollectConjuncts((::Node *)lfirst(lc));
+			}
+			return;
+		}
+		if (!IsA(quals, OpExpr) || list_length(((OpExpr *)quals)->args) != 2) {
+			return;
+		}
+		OpExpr *op = (OpExpr *)quals;
+		::Node *l = (::Node *)linitial(op->args);
+		::Node *r = (::Node *)lsecond(op->args);
+		if (!IsA(l, Var) || !IsA(r, Var)) {
+			return;
+		}
+		Var *a = (Var *)l;
+		Var *b = (Var *)r;
+		if (a->varlevelsup != 0 || b->varlevelsup != 0 || a->vartype != b->vartype ||
+		    a->varattno <= 0 || b->varattno <= 0 ||
+		    op->opno != lookup_type_cache(a->vartype, TYPECACHE_EQ_OPR)->eq_opr) {
+			return;
+		}
+		equalities_.push_back(
+		    {{static_cast<int>(a->varno), a->varattno}, {static_cast<int>(b->varno), b->varattno}});
+	}
+
 	Query *template_;
 	std::vector<int> rtindexes_;
+	std::vector<std::pair<std::pair<int, int>, std::pair<int, int>>> equalities_;
 };
 
 // Claims any level the lowerings before it left: no aggregation, no set operation, inner joins.
