@@ -691,37 +691,7 @@ std::optional<Frontier> LoadFrontier(std::int64_t pgt_id) {
 	return Frontier{*(*params)[0], (*params)[1], (*params)[2]};
 }
 
-namespace {
-
-// Whether a buffer of st holds an unconsumed row matching `extra_condition`.
-// The strongest rebuild marker pending for st: 'T' (a truncate or a partition change) before 'R'
-// (a changed shape), or '\0' for none. One scan per buffer.
-char PendingMarker(const catalog::StreamTable &st) {
-	bridge::AsExtensionOwner as_owner; // buffers are private; only the marker kind leaves
-	auto buffers =
-	    SpiExec("SELECT t.buffer_schema, t.buffer_name FROM pgtrickle.pgt_change_tracking t "
-	            "WHERE $1::bigint = ANY (t.consumers)",
-	            {std::to_string(st.pgt_id)});
-	auto frontier = FrontierParams(st.pgt_id);
-	char found = '\0';
-	for (const auto &row : buffers.rows) {
-		std::string buffer = QuoteIdent(*row[0]) + "." + QuoteIdent(*row[1]);
-		std::string where = frontier ? PendingPredicate("b") : std::string("true");
-		auto p = SpiExec("SELECT max(b.__pgt_action::text) FROM " + buffer + " b WHERE " + where +
-		                     " AND b.__pgt_action IN ('T', 'R')",
-		                 frontier ? *frontier : std::vector<bridge::Value>{});
-		std::string marker = p.Get(0, 0);
-		if (marker == "T") {
-			return 'T';
-		}
-		if (marker == "R") {
-			found = 'R';
-		}
-	}
-	return found;
-}
-
-} // namespace
+namespace {} // namespace
 
 bool HasPendingBaseChanges(const catalog::StreamTable &st) {
 	return PendingForAll({st})[st.pgt_id];
@@ -844,8 +814,7 @@ std::map<std::int64_t, bool> PendingForAll(const std::vector<catalog::StreamTabl
 	return pending;
 }
 
-std::optional<std::string> PendingRebuildReason(const catalog::StreamTable &st) {
-	char marker = PendingMarker(st);
+std::optional<std::string> RebuildReason(char marker) {
 	if (marker == 'T') {
 		return std::string("a source was truncated or its partitions changed");
 	}
@@ -857,7 +826,7 @@ std::optional<std::string> PendingRebuildReason(const catalog::StreamTable &st) 
 }
 
 std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_rows,
-                          double max_ratio, std::vector<Oid> *quiet, Snapshot snapshot) {
+                          double max_ratio, std::vector<Oid> *quiet, char *marker) {
 	bridge::AsExtensionOwner as_owner; // buffers are private; only counts leave
 	auto buffers = SpiExec("SELECT t.buffer_schema, t.buffer_name, c.reltuples::bigint, "
 	                       "t.source_relid::regclass::text, t.source_relid::oid "
@@ -869,17 +838,27 @@ std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_r
 	std::int64_t pending = 0;
 	*source_rows = 0;
 	std::vector<std::string> unknown;
-	bridge::SpiOptions on_snapshot;
-	on_snapshot.snapshot = snapshot;
+	if (marker != nullptr) {
+		*marker = '\0';
+	}
 	for (const auto &row : buffers.rows) {
 		std::string buffer = QuoteIdent(*row[0]) + "." + QuoteIdent(*row[1]);
 		std::string where = frontier ? PendingPredicate("b") : std::string("true");
-		auto p = SpiExec("SELECT count(*) FROM " + buffer + " b WHERE " + where,
-		                 frontier ? *frontier : std::vector<bridge::Value>{}, on_snapshot);
+		// One scan: the row changes and the strongest rebuild marker, 'T' (a truncate or a
+		// partition change) before 'R' (a changed shape).
+		auto p = SpiExec("SELECT count(*) FILTER (WHERE b.__pgt_action IN ('I', 'D')), "
+		                 "max(b.__pgt_action::text) FILTER (WHERE b.__pgt_action IN ('T', 'R')) "
+		                 "FROM " +
+		                     buffer + " b WHERE " + where,
+		                 frontier ? *frontier : std::vector<bridge::Value>{});
 		std::int64_t count = std::stoll(p.Get(0, 0, "0"));
+		std::string found = p.Get(0, 1);
 		pending += count;
-		if (quiet != nullptr && count == 0) {
+		if (quiet != nullptr && count == 0 && found.empty()) {
 			quiet->push_back(static_cast<Oid>(std::stoul(*row[4])));
+		}
+		if (marker != nullptr && (found == "T" || (found == "R" && *marker != 'T'))) {
+			*marker = found[0];
 		}
 		std::int64_t reltuples = std::stoll(*row[2]);
 		if (reltuples >= 0) {

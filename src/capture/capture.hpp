@@ -21,7 +21,6 @@
 
 extern "C" {
 #include "postgres.h"
-#include "utils/snapshot.h"
 }
 
 namespace pgtrickle::capture {
@@ -66,11 +65,13 @@ bool HasPendingBaseChanges(const catalog::StreamTable &st, bool *buffered);
 // Pending change rows of st over all its captured sources; *source_rows gets the sources' size
 // for the change ratio of AUTO/DIFFERENTIAL: pg_class.reltuples, or for a table never analyzed a
 // count bounded by what the ratio needs (pending / max_ratio + 1 rows).
-// *quiet (when given) gets the sources whose buffer holds no pending row. `snapshot` (when given)
-// is the refresh's: the counts then see what its delta statement will read.
+// Row changes only ('I', 'D'). *quiet (when given) gets the sources whose buffer holds no
+// pending row: counted on a snapshot taken after the refresh's, which sees every change the
+// refresh's delta reads (a change a consumer has not consumed is never trimmed). *marker (when
+// given) gets the strongest pending rebuild marker: 'T', 'R' or '\0' (the same scan).
 std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_rows,
                           double max_ratio, std::vector<Oid> *quiet = nullptr,
-                          Snapshot snapshot = nullptr);
+                          char *marker = nullptr);
 
 // Per captured source of st (ordered by source name): change rows its frontier has not consumed,
 // and all rows in the source's buffer. Reads the buffers as the extension owner: only counts
@@ -94,9 +95,10 @@ std::map<std::int64_t, bool> PendingForAll(const std::vector<catalog::StreamTabl
                                            std::map<std::int64_t, bool> *buffered = nullptr);
 
 // Why st's next refresh must be FULL because of a marker row in one of its buffers that its
-// frontier has not consumed: 'T' (a source was truncated) or 'R' (the buffered changes cannot be
-// carried over: a column changed type, or an upstream stream table was rebuilt); nullopt if none.
-std::optional<std::string> PendingRebuildReason(const catalog::StreamTable &st);
+// frontier has not consumed (found by CountPending): 'T' (a source was truncated) or 'R' (the
+// buffered changes cannot be carried over: a column changed type, or an upstream stream table was
+// rebuilt); nullopt for '\0'.
+std::optional<std::string> RebuildReason(char marker);
 
 // Brings the capture of a tracked table in line with its columns after ALTER TABLE, in the DDL's
 // transaction, keeping every pending change: buffer columns of dropped source columns are

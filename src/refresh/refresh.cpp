@@ -131,24 +131,27 @@ catalog::RefreshOutcome ExecuteFull(const catalog::StreamTable &st, Snapshot sna
 
 } // namespace
 
-ModeDecision DecideMode(const catalog::StreamTable &st, Snapshot snapshot) {
+ModeDecision DecideMode(const catalog::StreamTable &st) {
 	ModeDecision d;
 	if (st.mode == core::RefreshMode::kFull) {
 		d.reason = "refresh_mode is FULL";
 		return d;
 	}
-	// The pending changes per source, counted first: the plan reads no buffer and no old contents
-	// of a source without any (delta::PlanDelta's `quiet`). Counted on the refresh's snapshot, so
-	// a source counted quiet has no change its delta statement would see.
+	// The pending changes per source and the rebuild markers, one scan per buffer, first: the plan
+	// reads no buffer and no old contents of a source without any (delta::PlanDelta's `quiet`).
+	// Counted on a snapshot at least as late as the refresh's (the marker of a DDL this refresh
+	// waited for must be seen: specs/partition_attach.spec), which sees every change the delta
+	// statement will read.
 	std::optional<capture::Frontier> since;
 	std::int64_t pending = 0;
 	std::int64_t source_rows = 0;
 	std::vector<Oid> quiet;
+	char marker = '\0';
 	if (st.is_populated && !st.needs_reinit) {
 		since = capture::LoadFrontier(st.pgt_id);
 		if (since) {
 			pending = capture::CountPending(st, &source_rows, config::differential_max_change_ratio,
-			                                &quiet, snapshot);
+			                                &quiet, &marker);
 		}
 	}
 	d.plan = delta::PlanDelta(st.defining_query, st.relid, quiet);
@@ -189,7 +192,7 @@ ModeDecision DecideMode(const catalog::StreamTable &st, Snapshot snapshot) {
 		           "level security on a source)";
 		return d;
 	}
-	if (auto rebuild = capture::PendingRebuildReason(st)) {
+	if (auto rebuild = capture::RebuildReason(marker)) {
 		d.reason = *rebuild;
 		return d;
 	}
@@ -259,7 +262,7 @@ catalog::RefreshOutcome Execute(const catalog::StreamTable &st, Snapshot snapsho
 	// Everything that parses, plans or runs the query, deciding the mode included, runs as the
 	// owner in a security-restricted operation.
 	bridge::AsQueryOwner as_owner(st.owner);
-	ModeDecision d = DecideMode(st, snapshot);
+	ModeDecision d = DecideMode(st);
 	if (!d.differential) {
 		catalog::RefreshOutcome outcome = ExecuteFull(st, snapshot);
 		delta::AfterFullRefresh(st, &d.plan, snapshot); // algebraic state, if any

@@ -11,11 +11,6 @@
 #include <optional>
 #include <vector>
 
-extern "C" {
-#include "postgres.h"
-#include "utils/snapshot.h"
-}
-
 namespace pgtrickle::refresh {
 
 // FULL or DIFFERENTIAL for the next refresh of st, and why (explain_st shows it).
@@ -25,8 +20,7 @@ struct ModeDecision {
 	delta::DeltaPlan plan;
 	capture::Frontier since;
 };
-// `snapshot`: the refresh's (the pending changes are counted on it); null: the current one.
-ModeDecision DecideMode(const catalog::StreamTable &st, Snapshot snapshot = nullptr);
+ModeDecision DecideMode(const catalog::StreamTable &st);
 
 // Whether a FULL refresh of st writes only the rows that differ (st is populated, needs no
 // rebuild, and another stream table reads it: their change buffers then receive only the real
