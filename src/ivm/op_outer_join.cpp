@@ -123,10 +123,9 @@ class OuterJoin : public Op {
 		auto restricted = [&](int side, Mode m) {
 			Op &child = *children[static_cast<std::size_t>(side)];
 			int attno = side == 0 ? key_.left_attno : key_.right_attno;
-			std::string body =
-			    "SELECT f.* FROM (" + Bag(child, m) + ") AS f(" +
-			    Names(child.columns.size(), false) + ") WHERE " +
-			    KeyPredicateOn({"f.__pgt_c" + std::to_string(attno)}, k, {key_.type});
+			std::string body = RestrictToKeys(
+			    "(" + Bag(child, m) + ") AS f(" + Names(child.columns.size(), false) + ")",
+			    {"f.__pgt_c" + std::to_string(attno)}, k, {key_.type});
 			return ParseInCteScope(k, keys, body);
 		};
 		std::size_t n = columns.size();

@@ -402,9 +402,13 @@ class Window : public Op {
 		std::size_t n = columns.size();
 		std::string k = KeyCte();
 		auto restricted = [&](Mode m) {
-			std::string body = "SELECT f.* FROM (" + Bag(*children[0], m) + ") AS f(" +
-			                   Names(input_width_, false) + ") WHERE " +
-			                   KeyPredicate("f", k, key_columns_);
+			std::vector<std::string> key_cols;
+			for (std::size_t i = 0; i < key_columns_.size(); i++) {
+				key_cols.push_back("f.__pgt_c" + std::to_string(i + 1));
+			}
+			std::string body = RestrictToKeys("(" + Bag(*children[0], m) + ") AS f(" +
+			                                      Names(input_width_, false) + ")",
+			                                  key_cols, k, key_columns_);
 			return Over(ParseInCteScope(k, KeySql(), body));
 		};
 		std::vector<std::string> cols;

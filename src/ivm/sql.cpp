@@ -262,6 +262,38 @@ std::string KeyPredicateOn(const std::vector<std::string> &row_cols, const std::
 	return where;
 }
 
+std::string RestrictToKeys(const std::string &from, const std::vector<std::string> &row_cols,
+                           const std::string &k, const std::vector<Column> &key_types) {
+	std::string full = KeyPredicateOn(row_cols, k, key_types);
+	// One branch when there are no keys (the one group: k is not empty) and when a key's "=" is
+	// not identity (numeric 1.0 = 1.00, a case-insensitive text): the value a group shows is
+	// then its first row's, and the two-branch plan may read the group's rows in another order
+	// than the query does.
+	bool identity = !key_types.empty();
+	for (const auto &t : key_types) {
+		identity = identity && ImageKindOf(t.type, t.collation) == ImageKind::kEquality;
+	}
+	if (!identity) {
+		return "SELECT f.* FROM " + from + " WHERE " + full;
+	}
+	std::string non_null = "EXISTS (SELECT 1 FROM " + k + ")";
+	std::string some_null_key;
+	std::string some_null_row;
+	for (std::size_t i = 0; i < key_types.size(); i++) {
+		if (PgCall([&] { return type_is_array(key_types[i].type); })) {
+			return "SELECT f.* FROM " + from + " WHERE " + full; // compared by EXISTS already
+		}
+		std::string key = k + ".__pgt_c" + std::to_string(i + 1);
+		non_null += " AND " + row_cols[i] + " " + EqualityOperator(key_types[i].type) +
+		            " ANY (ARRAY(SELECT " + key + " FROM " + k + " WHERE " + key + " IS NOT NULL))";
+		some_null_key += std::string(i ? " OR " : "") + key + " IS NULL";
+		some_null_row += std::string(i ? " OR " : "") + row_cols[i] + " IS NULL";
+	}
+	return "SELECT f.* FROM " + from + " WHERE " + non_null + "\nUNION ALL\nSELECT f.* FROM " +
+	       from + " WHERE EXISTS (SELECT 1 FROM " + k + " WHERE " + some_null_key + ") AND (" +
+	       some_null_row + ") AND " + full;
+}
+
 void ReplaceRte(RangeTblEntry *rte, Query *sub, std::size_t ncols, bool weight) {
 	PgCall([&] {
 		List *names = NIL;
