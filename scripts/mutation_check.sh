@@ -22,6 +22,7 @@ MUTATIONS=(
 	'quiet|src/ivm/build.cpp|op.quiet_ = !op.leaves.empty() \&\& std::all_of(|op.quiet_ = !op.leaves.empty() \|\| std::all_of(|ivm_operators ivm_join_terms|every source treated as unchanged'
 	'join|src/ivm/op_join.cpp|add(Variant(term, size % 2 == 0));|add(Variant(term, size % 2 == 1));|ivm_join_terms ivm_operators|the sign of the expanded join terms'
 	'join_reduction|src/ivm/op_join.cpp|if (!Equated(self, {rtindexes_[j], static_cast<int>(b)})) {|if (Equated(self, {rtindexes_[j], static_cast<int>(b)})) {|ivm_join_terms ivm_decorrelate|semi-join reduction on columns that are not equated'
+	'null_keys|src/ivm/sql.cpp|some_null_row + ") AND " + full;|some_null_row + ") AND false";|ivm_operators ivm_window|affected-key restriction: the branch of NULL keys dropped'
 	'union_all|src/ivm/op_union_all.cpp|Prefix(CastColumns(*children[1], columns, "b")) + "b.__pgt_w FROM " +|Prefix(CastColumns(*children[1], columns, "b")) + "-b.__pgt_w FROM " +|ivm_operators|the right branch of UNION ALL negated'
 	'aggregate|src/ivm/op_aggregate.cpp|restricted(Mode::kOld) + ") AS o(" + Names(n, true) + ")";|restricted(Mode::kNew) + ") AS o(" + Names(n, true) + ")";|ivm_operators|affected groups: old values read from the new input'
 	'algebraic|src/delta/apply_algebraic.cpp|coalesce(j.__pgt_o_n, 0) + j.__pgt_dn AS __pgt_n|coalesce(j.__pgt_o_n, 0) - j.__pgt_dn AS __pgt_n|ivm_algebraic|group counts subtract the delta'
