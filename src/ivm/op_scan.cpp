@@ -104,17 +104,27 @@ class Scan : public Op {
 		std::vector<std::string> cols;
 		Lists(&r_list, &b_list, &cols);
 		std::string kname = "__pgt_c" + std::to_string(key + 1);
-		std::string changed =
-		    KeyPredicateOn({"r." + QuoteIdent(columns[key].name)}, "__pgt_nk", {columns[key]});
+		std::string col = "r." + QuoteIdent(columns[key].name);
+		std::string op = EqualityOperator(columns[key].type);
+		std::string keys = "SELECT __pgt_c1 FROM __pgt_nk WHERE __pgt_c1 IS NOT NULL";
+		std::string null_key = "EXISTS (SELECT 1 FROM __pgt_nk WHERE __pgt_c1 IS NULL)";
 		std::string table = " FROM " + name_ + " r";
 		std::string stored = "SELECT " + Prefix(r_list) + "1::pg_catalog.int8 AS __pgt_w" + table;
-		std::string shared = stored + " WHERE " + changed + " UNION ALL SELECT " +
-		                     Prefix(JoinNames(cols, "d.")) + "-d.__pgt_w FROM __pgt_net d";
+		// The rows sharing a key with a change, through the key's index ("= ANY (array)" alone,
+		// not re-tested against the whole array per row), and the NULL key when a change has it.
+		std::string shared = stored + " WHERE " + col + " " + op + " ANY (ARRAY(" + keys +
+		                     "))\nUNION ALL\n" + stored + " WHERE " + col + " IS NULL AND " +
+		                     null_key + "\nUNION ALL\nSELECT " + Prefix(JoinNames(cols, "d.")) +
+		                     "-d.__pgt_w FROM __pgt_net d";
+		// The others: one hashed lookup per row (a hashed SubPlan, kept by "IS NOT TRUE").
+		std::string unchanged = stored + " WHERE (" + col + " " + op + " ANY (" + keys +
+		                        ")) IS NOT TRUE AND (" + col + " IS NOT NULL OR NOT " + null_key +
+		                        ")";
 		return "SELECT * FROM (WITH __pgt_net AS MATERIALIZED (\n" +
 		       Netted(b_list, cols, "1", "-1") + "\n), __pgt_nk AS MATERIALIZED (SELECT DISTINCT " +
-		       kname + " AS __pgt_c1 FROM __pgt_net)\n" + stored + " WHERE (" + changed +
-		       ") IS NOT TRUE\nUNION ALL\nSELECT " + Prefix(JoinNames(cols, "n.")) +
-		       "1::pg_catalog.int8 FROM (" + NetByIdentity(shared, cols, kinds) +
+		       kname + " AS __pgt_c1 FROM __pgt_net)\n" + unchanged + "\nUNION ALL\nSELECT " +
+		       Prefix(JoinNames(cols, "n.")) + "1::pg_catalog.int8 FROM (" +
+		       NetByIdentity(shared, cols, kinds) +
 		       ") n CROSS JOIN LATERAL pg_catalog.generate_series(1, n.__pgt_w) AS __pgt_g) AS "
 		       "__pgt_o";
 	}

@@ -296,15 +296,19 @@ class SemiJoin : public Op {
 			// (a hashed SubPlan: "IS TRUE" keeps PostgreSQL from turning it into a join, which it
 			// would plan as a nested loop rescanning I's keys per row of X, whose size it cannot
 			// estimate). No NULL key: a NULL x matches nothing (semi: not TRUE, anti: not TRUE).
-			std::string only_k =
-			    " WHERE k.__pgt_c1 IS NOT NULL AND " + KeyPredicateOn({"k.__pgt_c1"}, k, {key_});
+			// (no OR with the NULL key, which would make PostgreSQL re-test every fetched row
+			// against the whole key array)
+			std::string only_k = " WHERE k.__pgt_c1 " + op_ + " ANY (ARRAY(SELECT " + k +
+			                     ".__pgt_c1 FROM " + k + " WHERE " + k + ".__pgt_c1 IS NOT NULL))";
 			std::string keys = i.Unit(mode) ? from + only_k
 			                                : from + only_k +
 			                                      " GROUP BY k.__pgt_c1 HAVING "
 			                                      "pg_catalog.sum(k.__pgt_w) > 0";
-			where = "(f.__pgt_c1 " + op_ + " ANY (" + keys + ")) IS " +
-			        (anti_ ? "NOT TRUE" : "TRUE") + " AND " +
-			        KeyPredicateOn({"f.__pgt_c1"}, k, {key_});
+			std::string match =
+			    "(f.__pgt_c1 " + op_ + " ANY (" + keys + ")) IS " + (anti_ ? "NOT TRUE" : "TRUE");
+			return RestrictToKeys("(" + Bag(x, mode) + ") AS f(" + Names(x.columns.size(), false) +
+			                          ")",
+			                      {"f.__pgt_c1"}, k, {key_}, match);
 		}
 		return "SELECT f.* FROM (" + Bag(x, mode) + ") AS f(" + Names(x.columns.size(), false) +
 		       ") WHERE " + where;

@@ -263,8 +263,12 @@ std::string KeyPredicateOn(const std::vector<std::string> &row_cols, const std::
 }
 
 std::string RestrictToKeys(const std::string &from, const std::vector<std::string> &row_cols,
-                           const std::string &k, const std::vector<Column> &key_types) {
+                           const std::string &k, const std::vector<Column> &key_types,
+                           const std::string &extra) {
 	std::string full = KeyPredicateOn(row_cols, k, key_types);
+	if (!extra.empty()) {
+		full += " AND (" + extra + ")";
+	}
 	// One branch when there are no keys (the one group: k is not empty) and when a key's "=" is
 	// not identity (numeric 1.0 = 1.00, a case-insensitive text): the value a group shows is
 	// then its first row's, and the two-branch plan may read the group's rows in another order
@@ -276,7 +280,8 @@ std::string RestrictToKeys(const std::string &from, const std::vector<std::strin
 	if (!identity) {
 		return "SELECT f.* FROM " + from + " WHERE " + full;
 	}
-	std::string non_null = "EXISTS (SELECT 1 FROM " + k + ")";
+	std::string non_null =
+	    "EXISTS (SELECT 1 FROM " + k + ")" + (extra.empty() ? "" : " AND (" + extra + ")");
 	std::string some_null_key;
 	std::string some_null_row;
 	for (std::size_t i = 0; i < key_types.size(); i++) {
