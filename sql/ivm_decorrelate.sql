@@ -20,6 +20,7 @@ INSERT INTO dc_shapes VALUES
  ('dc_where', 'SELECT id, v FROM dc_t WHERE v > (SELECT avg(w) FROM dc_u)'),
  ('dc_select', 'SELECT id, v - (SELECT min(w) FROM dc_u) AS above, f FROM dc_t WHERE k2 = 1'),
  ('dc_having', 'SELECT k, sum(v) AS total FROM dc_t GROUP BY k HAVING sum(v) > (SELECT sum(v) * 0.15 FROM dc_t)'),
+ ('dc_having_int', 'SELECT k2, sum(v) AS total, count(*) AS n FROM dc_t GROUP BY k2 HAVING sum(v) > (SELECT sum(v) * 0.2 FROM dc_t)'),
  ('dc_empty_max', 'SELECT id FROM dc_t WHERE v > coalesce((SELECT max(w) FROM dc_u WHERE w > 1000), 25)'),
  ('dc_empty_count', 'SELECT id, k FROM dc_t WHERE (SELECT count(*) FROM dc_u WHERE w > 1000) = 0'),
  ('dc_two_scalars', 'SELECT id FROM dc_t WHERE v BETWEEN (SELECT min(w) FROM dc_u) AND (SELECT avg(w) FROM dc_u)'),

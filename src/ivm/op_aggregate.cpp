@@ -158,6 +158,16 @@ class Aggregate : public Op {
 				c.collation = exprCollation((::Node *)e);
 			});
 			key_columns_.push_back(c);
+			// A key that is the column of a one-row subquery (a decorrelated scalar in HAVING,
+			// which joins the GROUP BY) has one value in each evaluation: its group shows the same
+			// value whatever order the rows are read in.
+			key_single_.push_back(PgCall([&] {
+				if (!IsA(e, Var) || ((Var *)e)->varlevelsup != 0) {
+					return false;
+				}
+				RangeTblEntry *rte = rt_fetch(((Var *)e)->varno, q->rtable);
+				return rte->rtekind == RTE_SUBQUERY && OneRowAggregate(rte->subquery);
+			}));
 		}
 		// The input: the level without its aggregation, outputting the keys and then every
 		// column the aggregation reads.
@@ -250,7 +260,7 @@ class Aggregate : public Op {
 			}
 			std::string body = RestrictToKeys("(" + Bag(*children[0], m) + ") AS f(" +
 			                                      Names(input_width_, false) + ")",
-			                                  key_cols, k, key_columns_);
+			                                  key_cols, k, key_columns_, "", key_single_);
 			return Over(ParseInCteScope(k, KeySql(), body));
 		};
 		std::vector<std::string> cols;
@@ -305,6 +315,7 @@ class Aggregate : public Op {
 	std::size_t input_width_ = 0;
 	std::vector<int> key_outputs_;
 	std::vector<Column> key_columns_;
+	std::vector<bool> key_single_; // per key: one value per evaluation (see the constructor)
 	Query *template_;
 };
 

@@ -264,7 +264,7 @@ std::string KeyPredicateOn(const std::vector<std::string> &row_cols, const std::
 
 std::string RestrictToKeys(const std::string &from, const std::vector<std::string> &row_cols,
                            const std::string &k, const std::vector<Column> &key_types,
-                           const std::string &extra) {
+                           const std::string &extra, const std::vector<bool> &single) {
 	std::string full = KeyPredicateOn(row_cols, k, key_types);
 	if (!extra.empty()) {
 		full += " AND (" + extra + ")";
@@ -274,8 +274,10 @@ std::string RestrictToKeys(const std::string &from, const std::vector<std::strin
 	// then its first row's, and the two-branch plan may read the group's rows in another order
 	// than the query does.
 	bool identity = !key_types.empty();
-	for (const auto &t : key_types) {
-		identity = identity && ImageKindOf(t.type, t.collation) == ImageKind::kEquality;
+	for (std::size_t i = 0; i < key_types.size(); i++) {
+		identity = identity && (ImageKindOf(key_types[i].type, key_types[i].collation) ==
+		                            ImageKind::kEquality ||
+		                        (i < single.size() && single[i]));
 	}
 	if (!identity) {
 		return "SELECT f.* FROM " + from + " WHERE " + full;

@@ -76,10 +76,11 @@ std::string KeyPredicateOn(const std::vector<std::string> &row_cols, const std::
 // 14 s for 126,000 rows and 31,000 keys); and rows with a NULL key, a branch skipped unless k
 // holds a NULL. Same rows as KeyPredicateOn. Only for keys whose "=" is identity (one branch
 // otherwise: a group's shown value is its first row's, which the plan's order decides).
-// `extra`: a further condition on the rows (in both branches).
+// `extra`: a further condition on the rows (in both branches). `single`: per key, whether it
+// has one value in each evaluation (a one-row subquery's column), which makes the order safe too.
 std::string RestrictToKeys(const std::string &from, const std::vector<std::string> &row_cols,
                            const std::string &k, const std::vector<Column> &key_types,
-                           const std::string &extra = "");
+                           const std::string &extra = "", const std::vector<bool> &single = {});
 
 // Replaces a FROM item by a subquery (parsed SQL) whose columns are __pgt_c1..N (and __pgt_w).
 void ReplaceRte(RangeTblEntry *rte, Query *sub, std::size_t ncols, bool weight);
