@@ -1214,7 +1214,7 @@ PGT_FUNCTION(pgtrickle_pending_changes) {
 	PgCall([&] { InitMaterializedSRF(fcinfo, 0); });
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
 	// Row changes only: the TRUNCATE and rebuild markers ('T', 'R') make the refresh FULL before
-	// any delta reads this (capture::PendingRebuildReason). Filtered here rather than by the
+	// any delta reads this (capture::CountPending finds them). Filtered here rather than by the
 	// caller, whose filter the planner would estimate at 1 % of the rows the support function
 	// below announces.
 	std::string sql = "SELECT * FROM " + *buffer + " b WHERE " + capture::PendingPredicate("b") +

@@ -120,7 +120,7 @@ std::vector<ImageKind> KindsOf(const std::vector<Column> &columns) {
 // When every column's kind is known, a GROUP BY on the columns refined by what "=" misses
 // (numeric scale, float bits, the bytes of a string) nets by hashing; otherwise the rows are
 // sorted by record image (`*<`, which works for every type, with or without equality) and
-// rank() = row_number() picks one row per peer group, whose frame sum is its net weight.
+// a flag rank() = row_number() picks one row per peer group, whose frame sum is its net weight.
 std::string NetByIdentity(const std::string &rows, const std::vector<std::string> &cols,
                           const std::vector<ImageKind> &kinds) {
 	std::string x_cols;
