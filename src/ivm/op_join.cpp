@@ -67,7 +67,21 @@ class Join : public Op {
 		template_ = (Query *)PgCall([&] { return copyObjectImpl(q); });
 		template_->sortClause = NIL;
 		template_->cteList = NIL;
-		PgCall([&] { CollectEqualities((::Node *)template_->jointree); });
+		// The conjuncts are collected as a List in the PG regime, then copied here (no C++
+		// allocation, which may throw, inside PgCall).
+		List *equalities = PgCall([&] {
+			List *found = NIL;
+			CollectEqualities((::Node *)template_->jointree, &found);
+			return found;
+		});
+		ListCell *eq;
+		foreach (eq, equalities) {
+			OpExpr *op = (OpExpr *)lfirst(eq);
+			Var *left = (Var *)linitial(op->args);
+			Var *right = (Var *)lsecond(op->args);
+			equalities_.push_back({{static_cast<int>(left->varno), left->varattno},
+			                       {static_cast<int>(right->varno), right->varattno}});
+		}
 	}
 
 	bool Unit(Mode mode) const override {
@@ -256,9 +270,10 @@ class Join : public Op {
 		return false;
 	}
 
-	// The conjuncts "A.x = B.y" of the WHERE and of inner JOIN ... ON (PG regime): two columns of
-	// this level of the same type, compared with that type's default equality.
-	void CollectEqualities(::Node *node) {
+	// The conjuncts "A.x = B.y" of the WHERE and of inner JOIN ... ON, appended to *out (PG
+	// regime): two columns of this level of the same type, compared with that type's default
+	// equality.
+	static void CollectEqualities(::Node *node, List **out) {
 		if (node == nullptr) {
 			return;
 		}
@@ -266,34 +281,28 @@ class Join : public Op {
 			FromExpr *f = (FromExpr *)node;
 			ListCell *lc;
 			foreach (lc, f->fromlist) {
-				CollectEqualities((::Node *)lfirst(lc));
+				CollectEqualities((::Node *)lfirst(lc), out);
 			}
-			CollectConjuncts(f->quals);
+			CollectConjuncts(f->quals, out);
 		} else if (IsA(node, JoinExpr)) {
 			JoinExpr *j = (JoinExpr *)node;
 			if (j->jointype == JOIN_INNER) {
-				CollectEqualities(j->larg);
-				CollectEqualities(j->rarg);
-				CollectConjuncts(j->quals);
+				CollectEqualities(j->larg, out);
+				CollectEqualities(j->rarg, out);
+				CollectConjuncts(j->quals, out);
 			}
 		}
 	}
 
-	void CollectConjuncts(::Node *quals) {
+	static void CollectConjuncts(::Node *quals, List **out) {
 		if (quals == nullptr) {
 			return;
 		}
-		if (IsA(quals, BoolExpr) && ((BoolExpr *)quals)->boolop == AND_EXPR) {
+		if ((IsA(quals, BoolExpr) && ((BoolExpr *)quals)->boolop == AND_EXPR) || IsA(quals, List)) {
+			List *items = IsA(quals, List) ? (List *)quals : ((BoolExpr *)quals)->args;
 			ListCell *lc;
-			foreach (lc, ((BoolExpr *)quals)->args) {
-				CollectConjuncts((::Node *)lfirst(lc));
-			}
-			return;
-		}
-		if (IsA(quals, List)) {
-			ListCell *lc;
-			foreach (lc, (List *)quals) {
-				CollectConjuncts((::Node *)lfirst(lc));
+			foreach (lc, items) {
+				CollectConjuncts((::Node *)lfirst(lc), out);
 			}
 			return;
 		}
@@ -313,8 +322,7 @@ class Join : public Op {
 		    op->opno != lookup_type_cache(a->vartype, TYPECACHE_EQ_OPR)->eq_opr) {
 			return;
 		}
-		equalities_.push_back(
-		    {{static_cast<int>(a->varno), a->varattno}, {static_cast<int>(b->varno), b->varattno}});
+		*out = lappend(*out, op);
 	}
 
 	Query *template_;
