@@ -204,6 +204,10 @@ PGT_FUNCTION(pgtrickle_explain_st) {
 	}
 	add("effective_mode", !details ? hidden : decision.differential ? "DIFFERENTIAL" : "FULL");
 	add("mode_reason", details ? decision.reason : hidden);
+	if (decision.differential_cost) {
+		add("auto_differential_cost", decision.differential_cost);
+		add("auto_full_cost", decision.full_cost);
+	}
 	add("differential_support",
 	    decision.plan.shape == delta::Shape::kUnsupported
 	        ? std::optional<std::string>(st.mode == core::RefreshMode::kFull
@@ -255,6 +259,9 @@ PGT_FUNCTION(pgtrickle_explain_st) {
 		bridge::AsQueryOwner as_owner(st.owner);
 		add("full_refresh_sql",
 		    delta::DescribeApply(st, delta::PlanStoredDifference(st.defining_query, st.relid)));
+	} else if (decision.plan.shape == delta::Shape::kAlgebraic) {
+		// The state is rebuilt and the rows written from it (delta::FullFromState).
+		add("full_refresh_sql", delta::DescribeFullFromState(st, decision.plan));
 	} else {
 		add("full_refresh_sql", "DELETE FROM " + st.Qualified() + "; INSERT INTO " +
 		                            st.Qualified() + " SELECT * FROM (" + st.defining_query +

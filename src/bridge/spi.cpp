@@ -14,6 +14,11 @@ extern "C" {
 #include "utils/builtins.h"
 #include "access/xact.h"
 #include "utils/snapmgr.h"
+#include "nodes/params.h"
+#include "nodes/plannodes.h"
+#include "optimizer/optimizer.h"
+#include "tcop/tcopprot.h"
+#include "utils/memutils.h"
 }
 
 namespace pgtrickle::bridge {
@@ -113,6 +118,78 @@ SpiResult SpiExec(const std::string &sql, const std::vector<Value> &args,
 		PgCall([&] { SPI_freetuptable(table); });
 	}
 	return result;
+}
+
+namespace {
+
+// Rows written by a plan: the rows its ModifyTable node (if it is one) reads from its input (the
+// node's own row count is 0 without RETURNING).
+double Written(const Plan *plan) {
+	if (plan == nullptr || !IsA(plan, ModifyTable) || outerPlan(plan) == nullptr) {
+		return 0.0;
+	}
+	return outerPlan(plan)->plan_rows;
+}
+
+} // namespace
+
+PlanEstimate EstimateStatement(const std::string &sql, const std::vector<Value> &args) {
+	int nargs = static_cast<int>(args.size());
+	const char *query = sql.c_str();
+	// The values as C strings, for the guarded call (no C++ object is built inside it).
+	std::vector<const char *> texts;
+	texts.reserve(args.size());
+	for (const auto &a : args) {
+		texts.push_back(a ? a->c_str() : nullptr);
+	}
+	const char *const *text_values = texts.data();
+	PlanEstimate estimate;
+	PlanEstimate *out = &estimate;
+	PgCall([&] {
+		// Parse trees and plans live in a context of their own, freed at the end (an error frees
+		// it with the transaction's memory).
+		MemoryContext planning = AllocSetContextCreate(CurrentMemoryContext, "pg_trickle estimate",
+		                                               ALLOCSET_DEFAULT_SIZES);
+		MemoryContext old = MemoryContextSwitchTo(planning);
+		Oid *types = (Oid *)palloc(sizeof(Oid) * (nargs + 1));
+		ParamListInfo params = makeParamList(nargs);
+		for (int i = 0; i < nargs; i++) {
+			types[i] = TEXTOID;
+			ParamExternData *p = &params->params[i];
+			p->isnull = text_values[i] == NULL;
+			p->value = p->isnull ? (Datum)0 : PointerGetDatum(cstring_to_text(text_values[i]));
+			p->pflags = PARAM_FLAG_CONST;
+			p->ptype = TEXTOID;
+		}
+		List *raw = pg_parse_query(query);
+		if (list_length(raw) != 1) {
+			elog(ERROR, "pg_trickle: a cost estimate needs exactly one statement");
+		}
+		List *queries = pg_analyze_and_rewrite_fixedparams(linitial_node(RawStmt, raw), query,
+		                                                   types, nargs, NULL);
+		ListCell *lc;
+		foreach (lc, queries) {
+			Query *q = lfirst_node(Query, lc);
+			if (q->commandType == CMD_UTILITY) {
+				elog(ERROR, "pg_trickle: a cost estimate needs a planable statement");
+			}
+			PlannedStmt *stmt = pg_plan_query(q, query, 0, params);
+			out->cost += stmt->planTree->total_cost;
+			out->rows += stmt->planTree->plan_rows;
+			out->written += Written(stmt->planTree);
+			ListCell *sc;
+			foreach (sc, stmt->subplans) {
+				out->written += Written(static_cast<Plan *>(lfirst(sc)));
+			}
+		}
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(planning);
+	});
+	return estimate;
+}
+
+double CpuTupleCost() {
+	return cpu_tuple_cost;
 }
 
 SpiScope::SpiScope() : uncaught_(std::uncaught_exceptions()) {

@@ -12,6 +12,7 @@
 #include "refresh/unit.hpp"
 
 #include <algorithm>
+#include <unordered_map>
 
 extern "C" {
 #include "postgres.h"
@@ -25,6 +26,7 @@ extern "C" {
 #include "optimizer/plancat.h"
 #include "access/table.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -825,6 +827,39 @@ std::optional<std::string> RebuildReason(char marker) {
 	return std::nullopt;
 }
 
+namespace {
+
+// The pending row changes CountPending last counted per source, in this transaction: the planner
+// support of _pending_changes estimates a change set by them (the buffer's size also counts rows
+// already consumed and trimmed but not vacuumed yet). Backend-local; entries of an earlier
+// transaction are ignored.
+struct KnownPending {
+	LocalTransactionId lxid = InvalidLocalTransactionId;
+	std::unordered_map<Oid, double> rows;
+};
+KnownPending known_pending;
+
+void NotePending(Oid source, std::int64_t count) {
+	if (known_pending.lxid != MyProc->lxid) {
+		known_pending.rows.clear();
+		known_pending.lxid = MyProc->lxid;
+	}
+	known_pending.rows[source] = static_cast<double>(count);
+}
+
+std::optional<double> KnownPendingRows(Oid source) {
+	if (known_pending.lxid != MyProc->lxid) {
+		return std::nullopt;
+	}
+	auto it = known_pending.rows.find(source);
+	if (it == known_pending.rows.end()) {
+		return std::nullopt;
+	}
+	return it->second;
+}
+
+} // namespace
+
 std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_rows,
                           double max_ratio, std::vector<Oid> *quiet, char *marker) {
 	bridge::AsExtensionOwner as_owner; // buffers are private; only counts leave
@@ -854,6 +889,7 @@ std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_r
 		std::int64_t count = std::stoll(p.Get(0, 0, "0"));
 		std::string found = p.Get(0, 1);
 		pending += count;
+		NotePending(static_cast<Oid>(std::stoul(*row[4])), count);
 		if (quiet != nullptr && count == 0 && found.empty()) {
 			quiet->push_back(static_cast<Oid>(std::stoul(*row[4])));
 		}
@@ -1265,12 +1301,13 @@ PGT_FUNCTION(pgtrickle_pending_changes) {
 }
 
 // Planner support of pgtrickle._pending_changes (SupportRequestRows): the estimated number of rows
-// is the size of the source's change buffer (as the planner estimates a table: its pages times
-// the tuple density of its statistics), not the default 1,000 of a set-returning function. The
-// buffer is trimmed after every refresh, so its size is close to the pending changes; an estimate
-// that was far too low put the change set on the inner side of nested loops, netted again for
-// every outer row. Only the size is read (no rows), under AccessShareLock; when the buffer is not
-// where the current pg_trickle.change_buffer_schema says, the default estimate stays.
+// is the count of pending changes that this transaction's mode decision took for the source
+// (CountPending), or else the size of the source's change buffer (as the planner estimates a table:
+// its pages times the tuple density of its statistics), not the default 1,000 of a set-returning
+// function. The buffer is trimmed after every refresh, so its size is close to the pending changes;
+// an estimate that was far too low put the change set on the inner side of nested loops, netted
+// again for every outer row. Only the size is read (no rows), under AccessShareLock; when the
+// buffer is not where the current pg_trickle.change_buffer_schema says, the default estimate stays.
 PGT_FUNCTION(pgtrickle_pending_changes_support) {
 	using namespace pgtrickle;
 	using bridge::PgCall;
@@ -1288,6 +1325,11 @@ PGT_FUNCTION(pgtrickle_pending_changes_support) {
 		PG_RETURN_POINTER(nullptr);
 	}
 	Oid source = DatumGetObjectId(((Const *)linitial(call->args))->constvalue);
+	// Counted by this transaction's mode decision (CountPending): exact for the refresh it plans.
+	if (auto known = capture::KnownPendingRows(source)) {
+		req->rows = *known < 1 ? 1 : *known;
+		PG_RETURN_POINTER(req);
+	}
 	std::string schema =
 	    config::change_buffer_schema ? config::change_buffer_schema : "pgtrickle_changes";
 	std::string name = "changes_" + std::to_string(source);

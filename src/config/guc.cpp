@@ -20,6 +20,7 @@ int diamond_consistency = static_cast<int>(core::DiamondConsistency::kAtomic);
 int diamond_schedule_policy = static_cast<int>(core::SchedulePolicy::kFastest);
 char *change_buffer_schema = nullptr;
 double differential_max_change_ratio = 0.15;
+double auto_full_min_saving = 10000.0;
 int max_buffer_rows = 1000000;
 
 namespace {
@@ -71,6 +72,12 @@ void DefineGucs() {
 	    "Share of changed rows above which AUTO and DIFFERENTIAL refresh FULL.", nullptr,
 	    &differential_max_change_ratio, 0.15, 0.0, 1000000.0, PGC_USERSET, 0, nullptr, nullptr,
 	    nullptr);
+	DefineCustomRealVariable(
+	    "pg_trickle.auto_full_min_saving",
+	    "Estimated cost a FULL refresh must save over DIFFERENTIAL for AUTO to choose it.",
+	    "In the planner's cost units, written rows included. Below it AUTO refreshes "
+	    "DIFFERENTIAL, which writes only the change.",
+	    &auto_full_min_saving, 10000.0, 0.0, 1.0e12, PGC_USERSET, 0, nullptr, nullptr, nullptr);
 	DefineCustomIntVariable(
 	    "pg_trickle.max_buffer_rows",
 	    "Captured changes a change buffer keeps for lagging stream tables before they are "

@@ -11,6 +11,7 @@ extern int diamond_consistency;     // core::DiamondConsistency as int
 extern int diamond_schedule_policy; // core::SchedulePolicy as int
 extern char *change_buffer_schema;
 extern double differential_max_change_ratio;
+extern double auto_full_min_saving;
 extern int max_buffer_rows; // 0: unbounded
 
 // Registers every GUC. PG regime; called from _PG_init.

@@ -5,6 +5,9 @@
 #include "bridge/guard.hpp"
 #include "bridge/spi.hpp"
 
+#include <algorithm>
+#include <optional>
+
 extern "C" {
 #include "postgres.h"
 #include "utils/guc.h"
@@ -193,6 +196,85 @@ catalog::RefreshOutcome ApplyDelta(const catalog::StreamTable &st, const DeltaPl
 	outcome.rows_deleted = std::stoll(r.Get(0, 0, "0"));
 	outcome.rows_inserted = std::stoll(r.Get(0, 1, "0"));
 	return outcome;
+}
+
+namespace {
+
+// The stored rows of st, as the planner estimates a scan of its storage (its size and density;
+// the last result's real size, where the planner's estimate of the query often is far off).
+double StoredRows(const catalog::StreamTable &st) {
+	return bridge::EstimateStatement("SELECT 1 FROM " + st.Qualified()).rows;
+}
+
+} // namespace
+
+core::PlanCost EstimateDifferential(const catalog::StreamTable &st, const DeltaPlan &plan,
+                                    const capture::Frontier &since, const PendingSize &pending) {
+	std::vector<Value> params{since.snapshot, since.own_xid, since.own_cid};
+	Shape shape = plan.shape;
+	if (shape == Shape::kAlgebraic && !HasAlgebraicState(st, plan)) {
+		shape = plan.fallback;
+	}
+	core::PlanCost c;
+	if (shape == Shape::kRows) {
+		// The delta query alone: the apply statement's insert multiplies each row by
+		// generate_series(1, weight), which the planner counts as 1,000 rows per delta row. Each
+		// netted delta row is one row written (deleted or inserted; weights are nearly always ±1).
+		// The planner estimates a filter over the netted changes with default selectivities (an
+		// equality: 0.5 %), so the rows written are at least the pending change rows times the
+		// query's rows per source row (stored rows over the sources' rows).
+		bridge::PlanEstimate e = bridge::EstimateStatement(plan.delta_sql, params);
+		c.cost = e.cost;
+		c.plan_factor = core::kDeltaPlanFactor;
+		c.written = e.rows;
+		if (pending.source_rows > 0) {
+			c.written = std::max(c.written, static_cast<double>(pending.change_rows) *
+			                                    StoredRows(st) / pending.source_rows);
+		}
+		c.write_tuple_costs = core::kLookupWriteTupleCosts;
+		return c;
+	}
+	if (shape == Shape::kAlgebraic) {
+		// The per-group sums of the changes (the apply statement's plan also counts the
+		// recomputation of groups whose state cannot stay exact over whole tables, which it
+		// rarely runs): each affected group's state row and stored row are replaced (4 writes).
+		bridge::PlanEstimate e = bridge::EstimateStatement(AlgebraicDeltaSql(plan), params);
+		c.cost = e.cost;
+		c.plan_factor = core::kDeltaPlanFactor;
+		c.written = 4 * e.rows;
+		return c;
+	}
+	// Affected groups recomputed: the statement reads the changes' keys (a delta query) and
+	// recomputes those groups from the sources (a plain query, which dominates).
+	bridge::PlanEstimate e = bridge::EstimateStatement(GroupsApplySql(st, plan), params);
+	c.cost = e.cost;
+	c.written = e.written;
+	return c;
+}
+
+core::PlanCost EstimateFull(const catalog::StreamTable &st, const DeltaPlan &plan,
+                            bool writes_difference) {
+	core::PlanCost c;
+	if (writes_difference) {
+		// The difference of the result and the stored rows (it reads both); its rows are the
+		// rows written.
+		bridge::PlanEstimate e =
+		    bridge::EstimateStatement(PlanStoredDifference(st.defining_query, st.relid).delta_sql);
+		c.cost = e.cost;
+		c.written = e.rows;
+		return c;
+	}
+	// Every stored row deleted, every result row inserted. The result is taken to be at least as
+	// large as the stored rows (the planner's estimate of a filtered query is often far below its
+	// real size). An algebraic plan's FULL refresh aggregates once into its state and writes the
+	// rows from it (refresh: delta::FullFromState): one more write per group.
+	bridge::PlanEstimate query =
+	    bridge::EstimateStatement("SELECT * FROM (\n" + st.defining_query + "\n) AS __pgt_q");
+	bridge::PlanEstimate stored = bridge::EstimateStatement("DELETE FROM " + st.Qualified());
+	double result = std::max(query.rows, stored.written);
+	c.cost = query.cost + stored.cost;
+	c.written = result + stored.written + (plan.shape == Shape::kAlgebraic ? result : 0.0);
+	return c;
 }
 
 std::string DescribeApply(const catalog::StreamTable &st, const DeltaPlan &plan) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "bridge/spi.hpp"
+#include "core/auto_mode.hpp"
 #include "capture/frontier.hpp"
 #include "pgt_catalog/catalog.hpp"
 #include "pgt_catalog/history.hpp"
@@ -26,6 +27,21 @@ catalog::RefreshOutcome ApplyDelta(const catalog::StreamTable &st, const DeltaPl
 // C++ regime.
 bridge::SpiResult WithoutJit(const std::string &statement, const std::vector<bridge::Value> &params,
                              const bridge::SpiOptions &options);
+
+// PostgreSQL's estimates for AUTO (core/auto_mode.hpp): of applying `plan` to st since `since`
+// (the statement ApplyDelta would run, planned with the frontier bound; a row delta by its delta
+// query, whose rows are the rows written), and of a FULL refresh of st (the defining query plus
+// the delete of the stored rows, or the difference when FULL writes only that; an algebraic
+// plan's state is rebuilt by a FULL refresh, which reads the sources once more). Run as the
+// owner. C++ regime; needs SPI.
+struct PendingSize {
+	std::int64_t change_rows = 0; // pending row changes of st's sources (capture::CountPending)
+	std::int64_t source_rows = 0; // the sources' rows
+};
+core::PlanCost EstimateDifferential(const catalog::StreamTable &st, const DeltaPlan &plan,
+                                    const capture::Frontier &since, const PendingSize &pending);
+core::PlanCost EstimateFull(const catalog::StreamTable &st, const DeltaPlan &plan,
+                            bool writes_difference);
 
 // The SQL statements a DIFFERENTIAL refresh runs, for explain_st().
 std::string DescribeApply(const catalog::StreamTable &st, const DeltaPlan &plan);

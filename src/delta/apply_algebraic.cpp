@@ -440,6 +440,30 @@ catalog::RefreshOutcome ApplyAlgebraic(const catalog::StreamTable &st, const Del
 	return outcome;
 }
 
+namespace {
+
+std::string InsertFromStateSql(const catalog::StreamTable &st, const DeltaPlan &plan) {
+	return "WITH __pgt_ns AS (SELECT " + StateCols(plan.algebraic, "") + " FROM " +
+	       StateTable(st, plan) + ") INSERT INTO " + st.Qualified() + " (" + st.column_list +
+	       ") SELECT * FROM (\n" + plan.algebraic.output_query + "\n) AS q";
+}
+
+} // namespace
+
+catalog::RefreshOutcome FullFromState(const catalog::StreamTable &st, const DeltaPlan &plan,
+                                      Snapshot snapshot) {
+	catalog::RefreshOutcome outcome;
+	outcome.action = "FULL";
+	BuildState(st, plan, snapshot);
+	SpiOptions options;
+	options.snapshot = snapshot;
+	auto deleted = SpiExec("DELETE FROM " + st.Qualified(), {}, options);
+	auto inserted = WithoutJit(InsertFromStateSql(st, plan), {}, options);
+	outcome.rows_deleted = static_cast<std::int64_t>(deleted.processed);
+	outcome.rows_inserted = static_cast<std::int64_t>(inserted.processed);
+	return outcome;
+}
+
 void AfterFullRefresh(const catalog::StreamTable &st, const DeltaPlan *plan, Snapshot snapshot) {
 	bridge::AsQueryOwner as_owner(st.owner);
 	DeltaPlan planned;
@@ -453,6 +477,19 @@ void AfterFullRefresh(const catalog::StreamTable &st, const DeltaPlan *plan, Sna
 	} else {
 		DropStates(st, "");
 	}
+}
+
+std::string DescribeFullFromState(const catalog::StreamTable &st, const DeltaPlan &plan) {
+	return FillSql(st, plan) + "; DELETE FROM " + st.Qualified() + "; " +
+	       InsertFromStateSql(st, plan);
+}
+
+std::string AlgebraicDeltaSql(const DeltaPlan &plan) {
+	return Summary(plan.algebraic, plan.algebraic.delta_projection);
+}
+
+bool HasAlgebraicState(const catalog::StreamTable &st, const DeltaPlan &plan) {
+	return OidIsValid(StateOid(st, plan));
 }
 
 std::string AlgebraicApplySql(const catalog::StreamTable &st, const DeltaPlan &plan) {

@@ -27,10 +27,29 @@ namespace pgtrickle::delta {
 catalog::RefreshOutcome ApplyAlgebraic(const catalog::StreamTable &st, const DeltaPlan &plan,
                                        const capture::Frontier &since, Snapshot snapshot);
 
+// A FULL refresh of st whose plan is algebraic, from one aggregation: builds the state from the
+// sources (as AfterFullRefresh would), then replaces every stored row by the rows the state gives
+// (the output the DIFFERENTIAL apply writes for affected groups, here for all of them). The
+// state of a fresh build is exact (no group needs a rescan), so the rows are the query's. Runs as
+// the owner. C++ regime; needs SPI.
+catalog::RefreshOutcome FullFromState(const catalog::StreamTable &st, const DeltaPlan &plan,
+                                      Snapshot snapshot);
+
+// Its statements, for explain_st (after the state table is created anew).
+std::string DescribeFullFromState(const catalog::StreamTable &st, const DeltaPlan &plan);
+
 // After a FULL refresh (or a reinitialization) of st: builds its state from the new contents
 // when its plan is algebraic (plan: the refresh's, or nullptr to plan it here), otherwise drops
 // any state table it had. C++ regime; needs SPI.
 void AfterFullRefresh(const catalog::StreamTable &st, const DeltaPlan *plan, Snapshot snapshot);
+
+// Whether st's state table for `plan` exists (otherwise ApplyAlgebraic applies plan.fallback and
+// builds it). C++ regime.
+bool HasAlgebraicState(const catalog::StreamTable &st, const DeltaPlan &plan);
+
+// The per-group sums of the pending changes that the apply statement folds into the state
+// (parameters $1..$3: the frontier), for AUTO's estimate.
+std::string AlgebraicDeltaSql(const DeltaPlan &plan);
 
 // The apply statement and the aggregates' rules (explain_st).
 std::string AlgebraicApplySql(const catalog::StreamTable &st, const DeltaPlan &plan);

@@ -21,6 +21,7 @@
 #include "refresh/write_guard.hpp"
 #include "analyze/function_check.hpp"
 #include "analyze/query_analysis.hpp"
+#include "core/auto_mode.hpp"
 #include "core/schedule.hpp"
 
 #include <algorithm>
@@ -202,6 +203,29 @@ ModeDecision DecideMode(const catalog::StreamTable &st) {
 		           std::to_string(ratio) + ") exceed pg_trickle.differential_max_change_ratio";
 		return d;
 	}
+	if (st.mode == core::RefreshMode::kAuto) {
+		// By PostgreSQL's estimates of both refreshes, with the pending changes' real counts
+		// (the change sets' planner support reads their buffers' sizes).
+		double cpu_tuple_cost = bridge::CpuTupleCost();
+		core::PlanCost differential = delta::EstimateDifferential(
+		    st, d.plan, *since, delta::PendingSize{pending, source_rows});
+		std::optional<core::PlanCost> full;
+		if (core::NeedsFullEstimate(core::TotalCost(differential, cpu_tuple_cost),
+		                            config::auto_full_min_saving)) {
+			full = delta::EstimateFull(st, d.plan, FullWritesDifference(st));
+		}
+		core::AutoChoice choice =
+		    core::ChooseByCost(differential, full, cpu_tuple_cost, config::auto_full_min_saving);
+		d.differential_cost = core::DescribeCost(differential, cpu_tuple_cost);
+		if (full) {
+			d.full_cost = core::DescribeCost(*full, cpu_tuple_cost);
+		}
+		if (choice.full) {
+			d.reason = "AUTO refreshes FULL: " + choice.reason +
+			           ", cheaper by more than pg_trickle.auto_full_min_saving";
+			return d;
+		}
+	}
 	d.differential = true;
 	d.since = *since;
 	d.reason = "DIFFERENTIAL: " + std::to_string(pending) + " pending change rows";
@@ -263,6 +287,12 @@ catalog::RefreshOutcome Execute(const catalog::StreamTable &st, Snapshot snapsho
 	// owner in a security-restricted operation.
 	bridge::AsQueryOwner as_owner(st.owner);
 	ModeDecision d = DecideMode(st);
+	if (!d.differential && d.plan.shape == delta::Shape::kAlgebraic && !FullWritesDifference(st)) {
+		// The state is rebuilt by a FULL refresh anyway: the rows come from it, so the sources
+		// are aggregated once, not twice.
+		InternalWriteScope writing(st.relid);
+		return delta::FullFromState(st, d.plan, snapshot);
+	}
 	if (!d.differential) {
 		catalog::RefreshOutcome outcome = ExecuteFull(st, snapshot);
 		delta::AfterFullRefresh(st, &d.plan, snapshot); // algebraic state, if any

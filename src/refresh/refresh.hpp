@@ -19,6 +19,10 @@ struct ModeDecision {
 	std::string reason;
 	delta::DeltaPlan plan;
 	capture::Frontier since;
+	// AUTO's estimates (core/auto_mode.hpp, core::DescribeCost), when it compared costs: the
+	// DIFFERENTIAL refresh's, and FULL's when it was estimated.
+	std::optional<std::string> differential_cost;
+	std::optional<std::string> full_cost;
 };
 ModeDecision DecideMode(const catalog::StreamTable &st);
 
