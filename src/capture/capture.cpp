@@ -876,15 +876,45 @@ std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_r
 	if (marker != nullptr) {
 		*marker = '\0';
 	}
+	// When every source's size is known, the count stops where the ratio is exceeded: beyond
+	// that the refresh is FULL whatever the exact count or a marker further on.
+	std::optional<std::int64_t> bound;
+	{
+		double known = 0;
+		bool all_known = true;
+		for (const auto &row : buffers.rows) {
+			std::int64_t reltuples = std::stoll(*row[2]);
+			all_known = all_known && reltuples >= 0;
+			known += reltuples >= 0 ? static_cast<double>(reltuples) : 0.0;
+		}
+		double limit = max_ratio * known;
+		if (all_known && limit < 1e15) {
+			bound = static_cast<std::int64_t>(limit) + 1;
+		}
+	}
 	for (const auto &row : buffers.rows) {
 		std::string buffer = QuoteIdent(*row[0]) + "." + QuoteIdent(*row[1]);
 		std::string where = frontier ? PendingPredicate("b") : std::string("true");
+		std::int64_t reltuples = std::stoll(*row[2]);
+		if (reltuples >= 0) {
+			*source_rows += reltuples;
+		} else {
+			unknown.push_back(*row[3]);
+		}
+		if (bound && pending >= *bound) {
+			continue; // not counted (so neither quiet nor noted): the refresh is FULL
+		}
 		// One scan: the row changes and the strongest rebuild marker, 'T' (a truncate or a
-		// partition change) before 'R' (a changed shape).
+		// partition change) before 'R' (a changed shape); at most the rows the bound needs.
+		std::string from = buffer + " b WHERE " + where;
+		if (bound) {
+			from = "(SELECT b.__pgt_action FROM " + from + " LIMIT " +
+			       std::to_string(*bound - pending) + ") b";
+		}
 		auto p = SpiExec("SELECT count(*) FILTER (WHERE b.__pgt_action IN ('I', 'D')), "
 		                 "max(b.__pgt_action::text) FILTER (WHERE b.__pgt_action IN ('T', 'R')) "
 		                 "FROM " +
-		                     buffer + " b WHERE " + where,
+		                     from,
 		                 frontier ? *frontier : std::vector<bridge::Value>{});
 		std::int64_t count = std::stoll(p.Get(0, 0, "0"));
 		std::string found = p.Get(0, 1);
@@ -895,12 +925,6 @@ std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_r
 		}
 		if (marker != nullptr && (found == "T" || (found == "R" && *marker != 'T'))) {
 			*marker = found[0];
-		}
-		std::int64_t reltuples = std::stoll(*row[2]);
-		if (reltuples >= 0) {
-			*source_rows += reltuples;
-		} else {
-			unknown.push_back(*row[3]);
 		}
 	}
 	if (!unknown.empty() && pending > 0 && max_ratio > 0) {

@@ -68,7 +68,10 @@ bool HasPendingBaseChanges(const catalog::StreamTable &st, bool *buffered);
 // Row changes only ('I', 'D'). *quiet (when given) gets the sources whose buffer holds no
 // pending row: counted on a snapshot taken after the refresh's, which sees every change the
 // refresh's delta reads (a change a consumer has not consumed is never trimmed). *marker (when
-// given) gets the strongest pending rebuild marker: 'T', 'R' or '\0' (the same scan).
+// given) gets the strongest pending rebuild marker: 'T', 'R' or '\0' (the same scan). When the
+// size of every source is known, counting stops once the count exceeds max_ratio of it (the
+// refresh is FULL then, whatever the rest holds): the result is then a lower bound, and the
+// sources not reached are neither quiet nor noted for the planner.
 std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_rows,
                           double max_ratio, std::vector<Oid> *quiet = nullptr,
                           char *marker = nullptr);

@@ -199,8 +199,10 @@ ModeDecision DecideMode(const catalog::StreamTable &st) {
 	}
 	double ratio = source_rows > 0 ? static_cast<double>(pending) / source_rows : 0.0;
 	if (pending > 0 && ratio > config::differential_max_change_ratio) {
-		d.reason = "pending changes (" + std::to_string(pending) + " rows, ratio " +
-		           std::to_string(ratio) + ") exceed pg_trickle.differential_max_change_ratio";
+		// The count stops at the first row beyond the ratio (capture::CountPending).
+		d.reason = "pending changes (at least " + std::to_string(pending) +
+		           " rows, a ratio of at least " + std::to_string(ratio) +
+		           ") exceed pg_trickle.differential_max_change_ratio";
 		return d;
 	}
 	if (st.mode == core::RefreshMode::kAuto) {
