@@ -77,8 +77,17 @@ std::string StateCols(const ivm::AlgebraicPlan &a, const std::string &alias) {
 }
 
 // Per group of the projection `proj` (keys, (argument, filter) per aggregate, weight): the
-// signed sums that the new state adds to the old one.
-std::string Summary(const ivm::AlgebraicPlan &a, const std::string &proj) {
+// signed sums that the new state adds to the old one. `unit_weights`: every row of `proj` has
+// weight 1 (the whole new input, or its rows of some groups), so the weighted sums are plain
+// counts and sums: sum(x) of the argument's own type, exact like sum(x::numeric * w::numeric)
+// (integers sum exactly, in int8 or numeric; a numeric sum keeps the largest display scale, as
+// the product with the weight 1 does) and an order of magnitude cheaper over a whole table.
+std::string Summary(const ivm::AlgebraicPlan &a, const std::string &proj, bool unit_weights) {
+	auto weight_sum = [&](const std::string &filter) {
+		std::string f = filter.empty() ? "" : " FILTER (WHERE " + filter + ")";
+		return unit_weights ? "pg_catalog.count(*)" + f
+		                    : "coalesce(pg_catalog.sum(p.__pgt_w)" + f + ", 0)::pg_catalog.int8";
+	};
 	std::size_t m = a.nkeys;
 	std::string keys;
 	for (std::size_t i = 0; i < m; i++) {
@@ -89,7 +98,7 @@ std::string Summary(const ivm::AlgebraicPlan &a, const std::string &proj) {
 	for (std::size_t i = 0; i < m; i++) {
 		sel += "p.__pgt_c" + N(i) + " AS __pgt_k" + N(i) + ", ";
 	}
-	sel += "coalesce(pg_catalog.sum(p.__pgt_w), 0)::pg_catalog.int8 AS __pgt_dn";
+	sel += weight_sum("") + " AS __pgt_dn";
 	for (std::size_t j = 0; j < a.aggs.size(); j++) {
 		const auto &agg = a.aggs[j];
 		std::string v = "__pgt_c" + std::to_string(m + 2 * j + 1);
@@ -97,9 +106,11 @@ std::string Summary(const ivm::AlgebraicPlan &a, const std::string &proj) {
 		std::string d = "__pgt_d" + N(j);
 		std::string t = "__pgt_t" + N(j);
 		std::string counted = "p." + f + " AND p." + v + " IS NOT NULL";
-		sel += ", coalesce(pg_catalog.sum(p.__pgt_w) FILTER (WHERE " + counted +
-		       "), 0)::pg_catalog.int8 AS " + d + "_c";
-		if (IsSum(agg.kind)) {
+		sel += ", " + weight_sum(counted) + " AS " + d + "_c";
+		if (IsSum(agg.kind) && unit_weights) {
+			sel += ", pg_catalog.sum(p." + v + ") FILTER (WHERE " + counted +
+			       ")::pg_catalog.numeric AS " + d + "_s";
+		} else if (IsSum(agg.kind)) {
 			sel += ", pg_catalog.sum(p." + v + "::pg_catalog.numeric OPERATOR(pg_catalog.*) p." +
 			       "__pgt_w::pg_catalog.numeric) FILTER (WHERE " + counted + ") AS " + d + "_s";
 		} else {
@@ -109,11 +120,10 @@ std::string Summary(const ivm::AlgebraicPlan &a, const std::string &proj) {
 			inner += ", pg_catalog.max(CASE WHEN q." + f + " AND q." + v +
 			         " IS NOT NULL THEN pg_catalog.scale(q." + v + ") END) OVER (" +
 			         (m ? "PARTITION BY " + keys : "") + ") AS " + t;
-			sel += ", pg_catalog.max(p." + t + ") AS " + d + "_t, coalesce(pg_catalog.sum(p." +
-			       "__pgt_w) FILTER (WHERE " + counted + " AND pg_catalog.scale(p." + v + ") = p." +
-			       t + "), 0)::pg_catalog.int8 AS " + d + "_tc, pg_catalog.count(*) " +
-			       "FILTER (WHERE " + counted + " AND pg_catalog.scale(p." + v + ") IS NULL) AS " +
-			       d + "_nf";
+			sel += ", pg_catalog.max(p." + t + ") AS " + d + "_t, " +
+			       weight_sum(counted + " AND pg_catalog.scale(p." + v + ") = p." + t) + " AS " +
+			       d + "_tc, pg_catalog.count(*) " + "FILTER (WHERE " + counted +
+			       " AND pg_catalog.scale(p." + v + ") IS NULL) AS " + d + "_nf";
 		} else {
 			sel += ", NULL::pg_catalog.int4 AS " + d + "_t, 0::pg_catalog.int8 AS " + d +
 			       "_tc, 0::pg_catalog.int8 AS " + d + "_nf";
@@ -317,12 +327,12 @@ std::string ApplySql(const catalog::StreamTable &st, const DeltaPlan &plan) {
 		          " UNION ALL SELECT t.ctid FROM " + table + " t JOIN __pgt_x x ON " + null_safe +
 		          " AND (" + any_null + ")";
 	}
-	return "WITH __pgt_d AS MATERIALIZED (\n" + Summary(a, a.delta_projection) +
+	return "WITH __pgt_d AS MATERIALIZED (\n" + Summary(a, a.delta_projection, false) +
 	       "\n), __pgt_j AS MATERIALIZED (" + j + "), __pgt_x AS MATERIALIZED (" +
 	       NewState(a, "SELECT * FROM __pgt_j") + "), __pgt_dk AS MATERIALIZED (" + dk +
 	       "), __pgt_r AS MATERIALIZED (SELECT r.* FROM (" +
-	       NewState(a, WithoutOld(a, Summary(a, a.dirty_projection))) + ") AS r WHERE " + in_dk +
-	       live_r + "), __pgt_ns AS MATERIALIZED (SELECT " + StateCols(a, "x") +
+	       NewState(a, WithoutOld(a, Summary(a, a.dirty_projection, true))) + ") AS r WHERE " +
+	       in_dk + live_r + "), __pgt_ns AS MATERIALIZED (SELECT " + StateCols(a, "x") +
 	       " FROM __pgt_x x WHERE NOT x.__pgt_dirty" + live_x + " UNION ALL SELECT " +
 	       StateCols(a, "r") + " FROM __pgt_r r), __pgt_sdel AS (DELETE FROM " + state +
 	       " WHERE ctid = ANY (ARRAY(SELECT x.__pgt_sid FROM __pgt_x x WHERE x.__pgt_sid IS NOT "
@@ -340,7 +350,8 @@ std::string FillSql(const catalog::StreamTable &st, const DeltaPlan &plan) {
 	std::string cols = StateCols(a, "");
 	std::string live = a.nkeys == 0 ? "" : " WHERE r.__pgt_n > 0";
 	return "INSERT INTO " + StateTable(st, plan) + " (" + cols + ") SELECT " + StateCols(a, "r") +
-	       " FROM (" + NewState(a, WithoutOld(a, Summary(a, a.full_projection))) + ") AS r" + live;
+	       " FROM (" + NewState(a, WithoutOld(a, Summary(a, a.full_projection, true))) + ") AS r" +
+	       live;
 }
 
 Oid StateOid(const catalog::StreamTable &st, const DeltaPlan &plan) {
@@ -485,7 +496,7 @@ std::string DescribeFullFromState(const catalog::StreamTable &st, const DeltaPla
 }
 
 std::string AlgebraicDeltaSql(const DeltaPlan &plan) {
-	return Summary(plan.algebraic, plan.algebraic.delta_projection);
+	return Summary(plan.algebraic, plan.algebraic.delta_projection, false);
 }
 
 bool HasAlgebraicState(const catalog::StreamTable &st, const DeltaPlan &plan) {
