@@ -114,6 +114,30 @@ SELECT ac_last_action('ac_filter');
 SELECT ac_diff_rows('ac_filter', 'SELECT id, g, a FROM ac_src WHERE a % 2 = 0') AS filter_wrong;
 SET pg_trickle.differential_max_change_ratio = 1000;
 
+-- An affected-group recomputation (max over text has no algebraic rule) is costed too, and the
+-- estimates plan only SELECTs: explain_st locks the storage no more than a read does.
+SELECT pgtrickle.create_stream_table('ac_groups',
+    'SELECT g, max(a::text) AS m FROM ac_src GROUP BY g');
+UPDATE ac_src SET a = a + 1 WHERE id <= 10;
+SET pg_trickle.auto_full_min_saving = 0;
+BEGIN;
+SELECT * FROM ac_explain('ac_groups');
+SELECT DISTINCT mode FROM pg_locks
+WHERE relation IN ('ac_groups'::regclass, 'ac_sums'::regclass, 'ac_filter'::regclass)
+  AND pid = pg_backend_pid() ORDER BY 1;
+SELECT count(*) AS estimated FROM pgtrickle.explain_st('ac_sums')
+WHERE property LIKE 'auto%' AND value IS NOT NULL;
+SELECT count(*) AS estimated FROM pgtrickle.explain_st('ac_filter')
+WHERE property LIKE 'auto%' AND value IS NOT NULL;
+SELECT DISTINCT mode FROM pg_locks
+WHERE relation IN ('ac_groups'::regclass, 'ac_sums'::regclass, 'ac_filter'::regclass)
+  AND pid = pg_backend_pid() ORDER BY 1;
+COMMIT;
+RESET pg_trickle.auto_full_min_saving;
+SELECT pgtrickle.refresh_stream_table('ac_groups');
+SELECT ac_last_action('ac_groups');
+SELECT ac_diff_rows('ac_groups', 'SELECT g, max(a::text) AS m FROM ac_src GROUP BY g') AS groups_wrong;
+
 -- An explicit DIFFERENTIAL table is not costed: it stays DIFFERENTIAL (up to the ratio).
 UPDATE ac_src SET a = a + 1 WHERE id <= 50;
 SELECT * FROM ac_explain('ac_diff');
@@ -171,6 +195,7 @@ SELECT pgtrickle.drop_stream_table('ac_h.st');
 SELECT pgtrickle.drop_stream_table('ac_filter');
 SELECT pgtrickle.drop_stream_table('ac_sums');
 SELECT pgtrickle.drop_stream_table('ac_diff');
+SELECT pgtrickle.drop_stream_table('ac_groups');
 DROP SCHEMA ac_h CASCADE;
 DROP ROLE ac_hostile;
 DROP TABLE ac_src;

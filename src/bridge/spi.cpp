@@ -15,7 +15,6 @@ extern "C" {
 #include "access/xact.h"
 #include "utils/snapmgr.h"
 #include "nodes/params.h"
-#include "nodes/plannodes.h"
 #include "optimizer/optimizer.h"
 #include "tcop/tcopprot.h"
 #include "utils/memutils.h"
@@ -120,19 +119,6 @@ SpiResult SpiExec(const std::string &sql, const std::vector<Value> &args,
 	return result;
 }
 
-namespace {
-
-// Rows written by a plan: the rows its ModifyTable node (if it is one) reads from its input (the
-// node's own row count is 0 without RETURNING).
-double Written(const Plan *plan) {
-	if (plan == nullptr || !IsA(plan, ModifyTable) || outerPlan(plan) == nullptr) {
-		return 0.0;
-	}
-	return outerPlan(plan)->plan_rows;
-}
-
-} // namespace
-
 PlanEstimate EstimateStatement(const std::string &sql, const std::vector<Value> &args) {
 	int nargs = static_cast<int>(args.size());
 	const char *query = sql.c_str();
@@ -176,11 +162,6 @@ PlanEstimate EstimateStatement(const std::string &sql, const std::vector<Value> 
 			PlannedStmt *stmt = pg_plan_query(q, query, 0, params);
 			out->cost += stmt->planTree->total_cost;
 			out->rows += stmt->planTree->plan_rows;
-			out->written += Written(stmt->planTree);
-			ListCell *sc;
-			foreach (sc, stmt->subplans) {
-				out->written += Written(static_cast<Plan *>(lfirst(sc)));
-			}
 		}
 		MemoryContextSwitchTo(old);
 		MemoryContextDelete(planning);

@@ -49,9 +49,8 @@ SpiResult SpiExec(const std::string &sql, const std::vector<Value> &args = {},
 // PostgreSQL's estimate of one statement, planned as SpiExec would plan it (its text parameters
 // bound as constants, so the planner sees their values) but not run.
 struct PlanEstimate {
-	double cost = 0;    // total cost of the plan (its init plans and CTEs included)
-	double rows = 0;    // rows the statement returns (its top plan node)
-	double written = 0; // rows its INSERT/UPDATE/DELETE nodes write (top level and CTEs)
+	double cost = 0; // total cost of the plan (its init plans and CTEs included)
+	double rows = 0; // rows the statement returns (its top plan node)
 };
 PlanEstimate EstimateStatement(const std::string &sql, const std::vector<Value> &args = {});
 

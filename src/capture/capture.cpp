@@ -887,8 +887,9 @@ std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_r
 			all_known = all_known && reltuples >= 0;
 			known += reltuples >= 0 ? static_cast<double>(reltuples) : 0.0;
 		}
+		// (Sources of no rows make no ratio: DecideMode compares only when they have rows.)
 		double limit = max_ratio * known;
-		if (all_known && limit < 1e15) {
+		if (all_known && known > 0 && limit < 1e15) {
 			bound = static_cast<std::int64_t>(limit) + 1;
 		}
 	}

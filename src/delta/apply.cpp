@@ -244,11 +244,16 @@ core::PlanCost EstimateDifferential(const catalog::StreamTable &st, const DeltaP
 		c.written = 4 * e.rows;
 		return c;
 	}
-	// Affected groups recomputed: the statement reads the changes' keys (a delta query) and
-	// recomputes those groups from the sources (a plain query, which dominates).
-	bridge::PlanEstimate e = bridge::EstimateStatement(GroupsApplySql(st, plan), params);
+	// Affected groups recomputed: the changes' keys (a delta query) and those groups recomputed
+	// from the sources (a plain query, which dominates), planned as the SELECT it is (planning
+	// the apply statement would lock the storage for writing in explain_st); each recomputed row
+	// is deleted and inserted.
+	bridge::PlanEstimate e = bridge::EstimateStatement(
+	    "WITH k AS MATERIALIZED (\n" + plan.delta_sql + "\n) SELECT * FROM (\n" +
+	        st.defining_query + "\n) AS q WHERE " + GroupPredicate("q", plan),
+	    params);
 	c.cost = e.cost;
-	c.written = e.written;
+	c.written = 2 * e.rows;
 	return c;
 }
 
@@ -268,12 +273,14 @@ core::PlanCost EstimateFull(const catalog::StreamTable &st, const DeltaPlan &pla
 	// large as the stored rows (the planner's estimate of a filtered query is often far below its
 	// real size). An algebraic plan's FULL refresh aggregates once into its state and writes the
 	// rows from it (refresh: delta::FullFromState): one more write per group.
+	// The stored rows are estimated from a scan (the delete's input), not by planning the DELETE,
+	// which would lock the storage for writing in explain_st.
 	bridge::PlanEstimate query =
 	    bridge::EstimateStatement("SELECT * FROM (\n" + st.defining_query + "\n) AS __pgt_q");
-	bridge::PlanEstimate stored = bridge::EstimateStatement("DELETE FROM " + st.Qualified());
-	double result = std::max(query.rows, stored.written);
+	bridge::PlanEstimate stored = bridge::EstimateStatement("SELECT 1 FROM " + st.Qualified());
+	double result = std::max(query.rows, stored.rows);
 	c.cost = query.cost + stored.cost;
-	c.written = result + stored.written + (plan.shape == Shape::kAlgebraic ? result : 0.0);
+	c.written = result + stored.rows + (plan.shape == Shape::kAlgebraic ? result : 0.0);
 	return c;
 }
 
