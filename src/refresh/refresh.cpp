@@ -206,8 +206,8 @@ ModeDecision DecideMode(const catalog::StreamTable &st) {
 		return d;
 	}
 	if (st.mode == core::RefreshMode::kAuto) {
-		// By PostgreSQL's estimates of both refreshes, with the pending changes' real counts
-		// (the change sets' planner support reads their buffers' sizes).
+		// By PostgreSQL's estimates of both refreshes (core/auto_mode.hpp), the change sets at
+		// the pending counts just taken (CountPending notes them for their planner support).
 		double cpu_tuple_cost = bridge::CpuTupleCost();
 		core::PlanCost differential = delta::EstimateDifferential(
 		    st, d.plan, *since, delta::PendingSize{pending, source_rows});
@@ -224,7 +224,7 @@ ModeDecision DecideMode(const catalog::StreamTable &st) {
 		}
 		if (choice.full) {
 			d.reason = "AUTO refreshes FULL: " + choice.reason +
-			           ", cheaper by more than pg_trickle.auto_full_min_saving";
+			           ", a saving of at least pg_trickle.auto_full_min_saving";
 			return d;
 		}
 	}
