@@ -600,6 +600,8 @@ bool Aggregate::Algebraic(AlgebraicPlan *plan) {
 	std::string w = Names(input_width_, false);
 	plan->delta_projection = project(ParseOne("SELECT " + Names(input_width_, true, "d") +
 	                                          " FROM " + From(*children[0], Mode::kDelta, "d")));
+	// Rows of weight 1 (a bag): the state's fill and rebuild sum them without the weight
+	// (delta/apply_algebraic.cpp, Summary with unit_weights).
 	std::string bag = "SELECT f.*, 1::pg_catalog.int8 AS __pgt_w FROM (" +
 	                  Bag(*children[0], Mode::kNew) + ") AS f(" + w + ")";
 	plan->full_projection = project(ParseOne(bag));
