@@ -145,6 +145,15 @@ SELECT pgtrickle.refresh_stream_table('ac_diff');
 SELECT ac_last_action('ac_diff');
 RESET pg_trickle.differential_max_change_ratio;
 
+-- A role that neither owns the stream table nor reads pg_read_all_stats sees no estimates, and
+-- none are made for it (they rest on the pending-change counts).
+CREATE ROLE ac_reader;
+SET ROLE ac_reader;
+SELECT property, value FROM pgtrickle.explain_st('ac_filter')
+WHERE property IN ('effective_mode', 'mode_reason') OR property LIKE 'auto%' ORDER BY property;
+RESET ROLE;
+DROP ROLE ac_reader;
+
 -- Out of range.
 SET pg_trickle.auto_full_min_saving = -1;
 

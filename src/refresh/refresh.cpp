@@ -4,9 +4,10 @@
 // difference between the defining query's result and the stored rows (delta::PlanStoredDifference,
 // applied like a DIFFERENTIAL delta), so that their change buffers receive only the real change;
 // otherwise (no reader, first population, rebuild) it deletes the storage rows and inserts the
-// result, which is cheaper than computing the difference. Both on the unit's snapshot; DELETE
-// (not TRUNCATE) keeps it MVCC-safe: a reader in any isolation level sees either the old or the
-// new contents, never an empty table.
+// result, which is cheaper than computing the difference; a table whose plan keeps algebraic
+// aggregate state writes its rows from the rebuilt state (delta::FullFromState). All on the unit's
+// snapshot; DELETE (not TRUNCATE) keeps it MVCC-safe: a reader in any isolation level sees either
+// the old or the new contents, never an empty table.
 #include "refresh/refresh.hpp"
 
 #include "bridge/guard.hpp"
@@ -102,23 +103,34 @@ bool FullWritesDifference(const catalog::StreamTable &st) {
 
 namespace {
 
-catalog::RefreshOutcome ExecuteFull(const catalog::StreamTable &st, Snapshot snapshot) {
+// A FULL refresh of st, then its algebraic state, if any (delta::AfterFullRefresh). `plan`: st's
+// DIFFERENTIAL plan when the mode decision made one (nullptr: AfterFullRefresh plans it). An
+// algebraic plan without readers aggregates once: the rows are written from the rebuilt state.
+catalog::RefreshOutcome ExecuteFull(const catalog::StreamTable &st, Snapshot snapshot,
+                                    const delta::DeltaPlan *plan) {
 	catalog::RefreshOutcome outcome;
 	outcome.action = st.needs_reinit ? "REINITIALIZE" : "FULL";
 	bridge::AsQueryOwner as_owner(st.owner);
 	InternalWriteScope writing(st.relid);
 	SpiOptions options;
 	options.snapshot = snapshot;
-	if (FullWritesDifference(st)) {
+	bool writes_difference = FullWritesDifference(st);
+	if (!writes_difference && plan != nullptr && plan->shape == delta::Shape::kAlgebraic) {
+		catalog::RefreshOutcome from_state = delta::FullFromState(st, *plan, snapshot);
+		from_state.action = outcome.action;
+		return from_state;
+	}
+	if (writes_difference) {
 		// Only what differs is written: stored rows not in the result are deleted, result rows
 		// not stored are inserted (by identity, with multiplicity), one statement. Unchanged rows
 		// keep their row versions, and the stream tables reading this one capture only the real
 		// change.
-		delta::DeltaPlan plan = delta::PlanStoredDifference(st.defining_query, st.relid);
+		delta::DeltaPlan difference = delta::PlanStoredDifference(st.defining_query, st.relid);
 		catalog::RefreshOutcome applied =
-		    delta::ApplyDelta(st, plan, capture::Frontier{}, snapshot);
+		    delta::ApplyDelta(st, difference, capture::Frontier{}, snapshot);
 		outcome.rows_deleted = applied.rows_deleted;
 		outcome.rows_inserted = applied.rows_inserted;
+		delta::AfterFullRefresh(st, plan, snapshot);
 		return outcome;
 	}
 	auto deleted = SpiExec("DELETE FROM " + st.Qualified(), {}, options);
@@ -127,6 +139,7 @@ catalog::RefreshOutcome ExecuteFull(const catalog::StreamTable &st, Snapshot sna
 	                        {}, options);
 	outcome.rows_deleted = static_cast<std::int64_t>(deleted.processed);
 	outcome.rows_inserted = static_cast<std::int64_t>(inserted.processed);
+	delta::AfterFullRefresh(st, plan, snapshot);
 	return outcome;
 }
 
@@ -281,24 +294,14 @@ catalog::StreamTable Reinitialize(const catalog::StreamTable &st) {
 catalog::RefreshOutcome Execute(const catalog::StreamTable &st, Snapshot snapshot) {
 	if (st.needs_reinit) {
 		catalog::StreamTable fresh = Reinitialize(st);
-		catalog::RefreshOutcome outcome = ExecuteFull(fresh, snapshot);
-		delta::AfterFullRefresh(fresh, nullptr, snapshot); // algebraic state, if any
-		return outcome;
+		return ExecuteFull(fresh, snapshot, nullptr);
 	}
 	// Everything that parses, plans or runs the query, deciding the mode included, runs as the
 	// owner in a security-restricted operation.
 	bridge::AsQueryOwner as_owner(st.owner);
 	ModeDecision d = DecideMode(st);
-	if (!d.differential && d.plan.shape == delta::Shape::kAlgebraic && !FullWritesDifference(st)) {
-		// The state is rebuilt by a FULL refresh anyway: the rows come from it, so the sources
-		// are aggregated once, not twice.
-		InternalWriteScope writing(st.relid);
-		return delta::FullFromState(st, d.plan, snapshot);
-	}
 	if (!d.differential) {
-		catalog::RefreshOutcome outcome = ExecuteFull(st, snapshot);
-		delta::AfterFullRefresh(st, &d.plan, snapshot); // algebraic state, if any
-		return outcome;
+		return ExecuteFull(st, snapshot, &d.plan);
 	}
 	InternalWriteScope writing(st.relid);
 	return delta::ApplyDelta(st, d.plan, d.since, snapshot);
