@@ -26,15 +26,12 @@
 # bench/lib.sh.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/big_dim.sh"
 
-ROWS=${BENCH_ROWS:-1000000}
-DIM_ROWS=${BENCH_DIM_ROWS:-100000}
-NGROUPS=${BENCH_GROUPS:-10000}
 RATES=${BENCH_RATES:-"0.1 10 50 100"}
 REPEATS=${BENCH_REPEATS:-2}
 QUERIES=${BENCH_QUERIES:-"filter join agg3"}
 MAX_RATIO=${BENCH_MAX_CHANGE_RATIO:-1000}
-SEED=${BENCH_SEED:-0.42}
 AUTO_RATIO_SQL="RESET pg_trickle.differential_max_change_ratio;"
 if [[ -n ${BENCH_AUTO_RATIO:-} ]]; then
 	AUTO_RATIO_SQL="SET pg_trickle.differential_max_change_ratio = ${BENCH_AUTO_RATIO};"
@@ -44,16 +41,6 @@ if [[ -n ${BENCH_MIN_SAVING:-} ]]; then
 	MIN_SAVING_SQL="SET pg_trickle.auto_full_min_saving = ${BENCH_MIN_SAVING};"
 fi
 
-declare -A QSQL QCOLS
-QSQL[filter]="SELECT id, a, b FROM big WHERE a % 10 = 0"
-QCOLS[filter]="id, a, b"
-QSQL[join]="SELECT big.id, big.a, dim.id AS dim_id, dim.cat FROM big JOIN dim ON dim.id = big.k"
-QCOLS[join]="id, a, dim_id, cat"
-QSQL[agg]="SELECT g, count(*) AS cnt, sum(a) AS sum_a, avg(b) AS avg_b, min(a) AS min_a, max(b) AS max_b FROM big GROUP BY g"
-QCOLS[agg]="g, cnt, sum_a, avg_b, min_a, max_b"
-QSQL[agg3]="SELECT g, count(*) AS cnt, sum(a) AS sum_a, avg(b) AS avg_b FROM big GROUP BY g"
-QCOLS[agg3]="g, cnt, sum_a, avg_b"
-
 bench_start_cluster "pg_trickle.enabled = off" "pg_trickle.max_buffer_rows = 0"
 echo "auto_choice: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores," \
 	"$(bench_psql_val "SHOW server_version"), pg_trickle $BENCH_SO_INFO," \
@@ -62,21 +49,7 @@ echo "big: $ROWS rows, dim: $DIM_ROWS rows, $NGROUPS groups, rates (%): $RATES, 
 	"differential_max_change_ratio: $MAX_RATIO (DIFFERENTIAL), ${BENCH_AUTO_RATIO:-default} (AUTO), auto_full_min_saving:" \
 	"${BENCH_MIN_SAVING:-default ($(bench_psql_val "SHOW pg_trickle.auto_full_min_saving"))}"
 
-bench_log "loading big ($ROWS rows) and dim ($DIM_ROWS rows)"
-bench_psql <<SQL
-SELECT setseed($SEED) AS seed \\gset
-CREATE TABLE dim (id int PRIMARY KEY, cat text NOT NULL, label text NOT NULL);
-INSERT INTO dim SELECT i, 'cat' || (i % 50), md5(i::text) FROM generate_series(1, $DIM_ROWS) i;
-CREATE TABLE big (id bigint PRIMARY KEY, a int NOT NULL, b int NOT NULL, g int NOT NULL,
-                  k int NOT NULL, note text NOT NULL);
-INSERT INTO big
-SELECT i, (random() * 999)::int, (random() * 999)::int, (random() * ($NGROUPS - 1))::int,
-       1 + (random() * ($DIM_ROWS - 1))::int, md5(i::text)
-FROM generate_series(1, $ROWS) i;
-CREATE INDEX big_k_idx ON big (k);
-VACUUM ANALYZE dim;
-VACUUM ANALYZE big;
-SQL
+big_dim_load
 
 for q in $QUERIES; do
 	bench_log "creating st_${q}_diff, st_${q}_full, st_${q}_auto"
@@ -120,24 +93,8 @@ MISMATCH=0
 printf '%-6s %-3s %-6s %10s %10s %10s  %-12s %-12s %8s %s\n' rate% rep query diff_ms full_ms \
 	auto_ms mode@default auto_chose auto/best check
 for rate in $RATES; do
-	n=$(awk -v r="$rate" -v n="$ROWS" 'BEGIN { printf "%d", n * r / 100 }')
-	nu=$((n / 3))
-	nd=$((n / 3))
-	ni=$((n - nu - nd))
 	for rep in $(seq 1 "$REPEATS"); do
-		bench_psql >/dev/null <<SQL
-SELECT max(id) AS maxid FROM big \\gset
-BEGIN;
-UPDATE big SET a = a + 1, b = (b + 7) % 1000, g = (g + 1) % $NGROUPS, k = k % $DIM_ROWS + 1
-WHERE id IN (SELECT 1 + (random() * (:maxid - 1))::bigint FROM generate_series(1, $nu));
-DELETE FROM big
-WHERE id IN (SELECT 1 + (random() * (:maxid - 1))::bigint FROM generate_series(1, $nd));
-INSERT INTO big
-SELECT :maxid + i, (random() * 999)::int, (random() * 999)::int,
-       (random() * ($NGROUPS - 1))::int, 1 + (random() * ($DIM_ROWS - 1))::int, md5(i::text)
-FROM generate_series(1, $ni) i;
-COMMIT;
-SQL
+		big_dim_change "$rate"
 		for q in $QUERIES; do
 			mode_default=$(bench_psql_val "SELECT value FROM pgtrickle.explain_st('st_${q}_auto')
 			                               WHERE property = 'effective_mode'")

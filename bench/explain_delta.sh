@@ -16,54 +16,20 @@
 # BENCH_RATE (1), BENCH_QUERIES ("filter join agg"), BENCH_SEED (0.42), plus those of bench/lib.sh.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/big_dim.sh"
 
-ROWS=${BENCH_ROWS:-1000000}
-DIM_ROWS=${BENCH_DIM_ROWS:-100000}
-NGROUPS=${BENCH_GROUPS:-10000}
 RATE=${BENCH_RATE:-1}
 QUERIES=${BENCH_QUERIES:-"filter join agg"}
-SEED=${BENCH_SEED:-0.42}
-
-declare -A QSQL
-QSQL[filter]="SELECT id, a, b FROM big WHERE a % 10 = 0"
-QSQL[join]="SELECT big.id, big.a, dim.id AS dim_id, dim.cat FROM big JOIN dim ON dim.id = big.k"
-QSQL[agg]="SELECT g, count(*) AS cnt, sum(a) AS sum_a, avg(b) AS avg_b, min(a) AS min_a, max(b) AS max_b FROM big GROUP BY g"
 
 bench_start_cluster "pg_trickle.enabled = off"
 echo "explain_delta: $(date -u '+%Y-%m-%d %H:%M UTC'), pg_trickle $BENCH_SO_INFO; big: $ROWS rows," \
 	"dim: $DIM_ROWS, $NGROUPS groups, change rate $RATE %"
-bench_psql >/dev/null <<SQL
-SELECT setseed($SEED) AS seed \\gset
-CREATE TABLE dim (id int PRIMARY KEY, cat text NOT NULL, label text NOT NULL);
-INSERT INTO dim SELECT i, 'cat' || (i % 50), md5(i::text) FROM generate_series(1, $DIM_ROWS) i;
-CREATE TABLE big (id bigint PRIMARY KEY, a int NOT NULL, b int NOT NULL, g int NOT NULL,
-                  k int NOT NULL, note text NOT NULL);
-INSERT INTO big
-SELECT i, (random() * 999)::int, (random() * 999)::int, (random() * ($NGROUPS - 1))::int,
-       1 + (random() * ($DIM_ROWS - 1))::int, md5(i::text)
-FROM generate_series(1, $ROWS) i;
-CREATE INDEX big_k_idx ON big (k);
-VACUUM ANALYZE dim;
-VACUUM ANALYZE big;
-SQL
+big_dim_load
 for q in $QUERIES; do
 	bench_psql -c "SELECT pgtrickle.create_stream_table('st_$q', \$q\$${QSQL[$q]}\$q\$,
 	               schedule => '1h', refresh_mode => 'DIFFERENTIAL')" -c "VACUUM ANALYZE st_$q" >/dev/null
 done
-n=$(awk -v r="$RATE" -v n="$ROWS" 'BEGIN { printf "%d", n * r / 100 }')
-bench_psql >/dev/null <<SQL
-SELECT max(id) AS maxid FROM big \\gset
-BEGIN;
-UPDATE big SET a = a + 1, b = (b + 7) % 1000, g = (g + 1) % $NGROUPS, k = k % $DIM_ROWS + 1
-WHERE id IN (SELECT 1 + (random() * (:maxid - 1))::bigint FROM generate_series(1, $((n / 3))));
-DELETE FROM big
-WHERE id IN (SELECT 1 + (random() * (:maxid - 1))::bigint FROM generate_series(1, $((n / 3))));
-INSERT INTO big
-SELECT :maxid + i, (random() * 999)::int, (random() * 999)::int,
-       (random() * ($NGROUPS - 1))::int, 1 + (random() * ($DIM_ROWS - 1))::int, md5(i::text)
-FROM generate_series(1, $((n - 2 * (n / 3)))) i;
-COMMIT;
-SQL
+big_dim_change "$RATE"
 
 for q in $QUERIES; do
 	echo
