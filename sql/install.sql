@@ -97,7 +97,9 @@ WHERE p.pronamespace = 'pgtrickle'::regnamespace AND p.proname NOT LIKE '\_%'
 ORDER BY p.proname;
 
 -- Every function of the extension pins its search_path or resolves names like the caller's
--- relation names; none is SECURITY DEFINER.
+-- relation names; none is SECURITY DEFINER. The capture trigger _capture resolves only its
+-- qualified argument, with no SQL: it has no SET clause, which would cost every write a settings
+-- save and restore.
 SELECT p.proname, p.prosecdef,
        coalesce(array_to_string(p.proconfig, ', '), '(caller''s search_path)') AS config
 FROM pg_proc p

@@ -251,3 +251,21 @@ COMMENT ON FUNCTION pgtrickle._pending_changes_support(internal) IS
 
 ALTER FUNCTION pgtrickle._pending_changes(oid, text, text, text)
     SUPPORT pgtrickle._pending_changes_support;
+
+-------------------------------------------------------------------------------
+-- Change capture in C (issue 10): the capture triggers of tables tracked before this update keep
+-- running their PL/pgSQL capture_<oid> functions until capture is regenerated (an ALTER TABLE of
+-- the table), which replaces both with triggers running pgtrickle._capture.
+-------------------------------------------------------------------------------
+
+-- Change capture (docs/architecture.md, "Change capture"): every capture trigger runs this with
+-- its change buffer's name as argument. No SET clause: a function with one is called through a
+-- wrapper that saves and restores settings on every firing, and the buffer name is qualified.
+-- Not executable by PUBLIC: CREATE TRIGGER checks EXECUTE, firing does not.
+CREATE FUNCTION pgtrickle._capture()
+RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'pgtrickle_capture';
+REVOKE ALL ON FUNCTION pgtrickle._capture() FROM PUBLIC;
+COMMENT ON FUNCTION pgtrickle._capture() IS
+    'capture trigger: appends the statement''s changes to the change buffer named by its argument';

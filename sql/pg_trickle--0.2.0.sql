@@ -171,6 +171,18 @@ LANGUAGE C
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgtrickle_block_dml';
 
+-- Change capture (docs/architecture.md, "Change capture"): every capture trigger runs this with
+-- its change buffer's name as argument. No SET clause: a function with one is called through a
+-- wrapper that saves and restores settings on every firing, and the buffer name is qualified.
+-- Not executable by PUBLIC: CREATE TRIGGER checks EXECUTE, firing does not.
+CREATE FUNCTION pgtrickle._capture()
+RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'pgtrickle_capture';
+REVOKE ALL ON FUNCTION pgtrickle._capture() FROM PUBLIC;
+COMMENT ON FUNCTION pgtrickle._capture() IS
+    'capture trigger: appends the statement''s changes to the change buffer named by its argument';
+
 -------------------------------------------------------------------------------
 -- SQL API (§3.2)
 --

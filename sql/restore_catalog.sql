@@ -23,11 +23,15 @@ CREATE TRIGGER __pgt_block_dml BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON 
 CREATE TABLE pgtrickle_changes.changes_4000000000 (__pgt_xid xid8 NOT NULL,
     __pgt_action "char" NOT NULL, id int, v int);
 INSERT INTO pgtrickle_changes.changes_4000000000 VALUES ('12345', 'I', 99, 99);
+CREATE TRIGGER __pgt_capture_ins AFTER INSERT ON rc_src REFERENCING NEW TABLE AS __pgt_new
+    FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._capture('pgtrickle_changes.changes_4000000000');
+-- A dump of an earlier version: a PL/pgSQL capture function per table.
 CREATE FUNCTION pgtrickle_changes.capture_4000000000() RETURNS trigger LANGUAGE plpgsql AS
 $$BEGIN INSERT INTO pgtrickle_changes.changes_4000000000 (__pgt_xid, __pgt_action)
 VALUES (pg_current_xact_id(), 'T'); RETURN NULL; END$$;
-CREATE TRIGGER __pgt_capture_ins AFTER INSERT ON rc_src REFERENCING NEW TABLE AS __pgt_new
-    FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle_changes.capture_4000000000();
+CREATE TRIGGER __pgt_capture_upd AFTER UPDATE ON rc_src REFERENCING OLD TABLE AS __pgt_old
+    NEW TABLE AS __pgt_new FOR EACH STATEMENT
+    EXECUTE FUNCTION pgtrickle_changes.capture_4000000000();
 
 -- The restore: dumped rows, with stale OIDs and another database's frontier.
 INSERT INTO pgtrickle.pgt_stream_tables SELECT * FROM rc_dumped;
@@ -60,8 +64,10 @@ FROM rc_dumped;
 SELECT count(*) AS catalog_rows FROM pgtrickle.pgt_stream_tables;
 
 -- Changes made after the dump, before the first refresh: not in the buffer, and the dumped
--- capture trigger writes into its own (orphan) buffer.
+-- capture triggers write into their own (orphan) buffer.
 INSERT INTO rc_src VALUES (41, 41);
+UPDATE rc_src SET v = v WHERE id = 41;
+SELECT __pgt_action, id, v FROM pgtrickle_changes.changes_4000000000 ORDER BY id NULLS LAST;
 
 -- The first refresh rebinds: the dumped capture objects are gone, fresh capture and the
 -- dependencies are recorded, and it rebuilds (REINITIALIZE), including the change above.
@@ -75,8 +81,10 @@ FROM pgtrickle.pgt_change_tracking;
 SELECT count(*) AS orphan_capture_objects FROM pg_class
 WHERE relname = 'changes_4000000000'
 UNION ALL SELECT count(*) FROM pg_proc WHERE proname = 'capture_4000000000';
-SELECT regexp_replace(tgname, '[0-9]+$', 'N') AS tgname, tgfoid::regproc = ('pgtrickle_changes.capture_' || 'rc_src'::regclass::oid)::regproc
-       AS fresh_function
+SELECT regexp_replace(tgname, '[0-9]+$', 'N') AS tgname,
+       tgfoid = 'pgtrickle._capture'::regproc
+       AND encode(tgargs, 'escape') = 'pgtrickle_changes.changes_' || 'rc_src'::regclass::oid || '\000'
+       AS fresh_trigger
 FROM pg_trigger WHERE tgrelid = 'rc_src'::regclass AND tgname LIKE '\_\_pgt\_capture%'
 ORDER BY 1;
 SELECT count(*), sum(w) FROM rc_st;

@@ -173,7 +173,7 @@ SELECT count(*) FROM sec_v.up;
 SELECT * FROM sec_seen;
 
 -------------------------------------------------------------------------------
--- Change capture runs as the extension owner: a source column of a hostile domain must not
+-- Change capture runs no code of the table's owner: a source column of a hostile domain must not
 -- run the domain's CHECK there (the TRUNCATE marker row holds NULLs).
 -------------------------------------------------------------------------------
 SET ROLE sec_hostile;
@@ -195,6 +195,30 @@ RESET ROLE;
 SELECT * FROM sec_seen;
 SELECT * FROM sec_escalated;
 SELECT count(*) FROM sec_h.dst;
+
+-- The capture trigger function writes into the change buffer its trigger names: a role cannot
+-- attach it to a table of its own to forge changes into a buffer (here sec_h.src's, which every
+-- stream table reading sec_h.src reads, whoever owns it), nor call it.
+SELECT format('%I.%I', buffer_schema, buffer_name) AS victim_buffer
+FROM pgtrickle.pgt_change_tracking WHERE source_relid = 'sec_h.src'::regclass \gset
+SET ROLE sec_hostile;
+CREATE TABLE sec_h.forge (id int, v text);
+-- (Not echoed: the buffer's name holds an oid.)
+\set ECHO none
+SELECT format('CREATE TRIGGER forge AFTER INSERT ON sec_h.forge REFERENCING NEW TABLE AS n '
+              'FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._capture(%L)', :'victim_buffer')
+\gexec
+\set ECHO all
+SELECT pgtrickle._capture();
+DROP TABLE sec_h.forge;
+RESET ROLE;
+-- Nor does the function write into a table that is not a change buffer.
+CREATE TABLE sec_not_buffer (id int, v text);
+CREATE TABLE sec_forge_src (id int, v text);
+CREATE TRIGGER forge AFTER INSERT ON sec_forge_src REFERENCING NEW TABLE AS n
+    FOR EACH STATEMENT EXECUTE FUNCTION pgtrickle._capture('public.sec_not_buffer');
+INSERT INTO sec_forge_src VALUES (1, 'x');
+DROP TABLE sec_forge_src, sec_not_buffer;
 
 -------------------------------------------------------------------------------
 -- Item 14: what other roles may see and trigger

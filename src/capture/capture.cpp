@@ -42,6 +42,10 @@ using bridge::QuoteIdent;
 using bridge::QuoteLiteral;
 using bridge::SpiExec;
 
+std::string CaptureCall(const std::string &buffer) {
+	return "pgtrickle._capture(" + QuoteLiteral(buffer) + ")";
+}
+
 namespace {
 
 std::string BufferSchema() {
@@ -140,75 +144,18 @@ std::string IntArray(const std::vector<int> &values) {
 	return out + "}";
 }
 
-std::string CaptureFunctionOf(Oid relid, const std::string &schema) {
-	return QuoteIdent(schema) + "." + QuoteIdent("capture_" + std::to_string(relid));
-}
-
-// (Re)writes the capture function `function` of the tracked table relid, which appends every
-// change to `buffer`: CREATE OR REPLACE, so triggers keep pointing at it. Columns are referenced
-// by name in the triggering relation (the transition tables, or OLD/NEW) and inserted by
-// position into the buffer, whose data columns are the source's live columns in attnum order:
-// the function fits any relation with the source's column names (a partition, whatever its
-// attnums). As extension owner.
-void WriteCaptureFunction(Oid relid, const std::string &function, const std::string &buffer) {
-	std::vector<Column> live = LiveColumns(ColumnsOf(relid));
-	std::string new_values;
-	std::string old_values;
-	std::string new_row;
-	std::string old_row;
-	for (const auto &c : live) {
-		std::string col = QuoteIdent(c.name);
-		new_values += ", n." + col;
-		old_values += ", o." + col;
-		new_row += ", NEW." + col;
-		old_row += ", OLD." + col;
+// The PL/pgSQL capture function capture_<relid> of earlier versions, which the triggers of a table
+// tracked before the update still run: dropped with those triggers (CASCADE, its member triggers on
+// partitions included) when capture is regenerated. Returns whether there was one.
+bool DropLegacyCaptureFunction(Oid relid, const std::string &schema) {
+	std::string function =
+	    QuoteIdent(schema) + "." + QuoteIdent("capture_" + std::to_string(relid)) + "()";
+	if (SpiExec("SELECT pg_catalog.to_regprocedure($1) IS NOT NULL", {function}).Get(0, 0) != "t") {
+		return false;
 	}
-	std::string xid = "pg_catalog.pg_current_xact_id()";
-	std::string insert = "INSERT INTO " + buffer + " ";
-	std::string body =
-	    "BEGIN\n"
-	    // Row triggers fire only under session_replication_role = replica (logical replication
-	    // apply workers fire no statement triggers); statement triggers only outside it.
-	    "  IF TG_LEVEL = 'ROW' THEN\n"
-	    "    IF TG_OP IN ('UPDATE', 'DELETE') THEN\n"
-	    "      " +
-	    insert + "VALUES (" + xid + ", 'D'" + old_row +
-	    ");\n"
-	    "    END IF;\n"
-	    "    IF TG_OP IN ('INSERT', 'UPDATE') THEN\n"
-	    "      " +
-	    insert + "VALUES (" + xid + ", 'I'" + new_row +
-	    ");\n"
-	    "    END IF;\n"
-	    "    RETURN NULL;\n"
-	    "  END IF;\n"
-	    "  IF TG_OP = 'INSERT' THEN\n"
-	    "    " +
-	    insert + "SELECT " + xid + ", 'I'" + new_values +
-	    " FROM __pgt_new n;\n"
-	    "  ELSIF TG_OP = 'UPDATE' THEN\n"
-	    "    " +
-	    insert + "SELECT " + xid + ", 'D'" + old_values +
-	    " FROM __pgt_old o;\n"
-	    "    " +
-	    insert + "SELECT " + xid + ", 'I'" + new_values +
-	    " FROM __pgt_new n;\n"
-	    "  ELSIF TG_OP = 'DELETE' THEN\n"
-	    "    " +
-	    insert + "SELECT " + xid + ", 'D'" + old_values +
-	    " FROM __pgt_old o;\n"
-	    "  ELSE\n"
-	    "    " +
-	    insert + "(__pgt_xid, __pgt_action) VALUES (" + xid +
-	    ", 'T');\n"
-	    "  END IF;\n"
-	    "  RETURN NULL;\n"
-	    "END\n";
-	SpiExec("CREATE OR REPLACE FUNCTION " + function +
-	        "() RETURNS trigger LANGUAGE plpgsql "
-	        "SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS " +
-	        QuoteLiteral(body));
-	SpiExec("REVOKE ALL ON FUNCTION " + function + "() FROM PUBLIC");
+	InternalDdlScope internal;
+	SpiExec("DROP FUNCTION " + function + " CASCADE");
+	return true;
 }
 
 // The capture triggers of a source and when each fires (pg_trigger.tgenabled): statement
@@ -242,30 +189,40 @@ std::string TriggerName(const CaptureTrigger &t, Oid relid) {
 	return t.fires == 'R' ? name + "_" + std::to_string(relid) : name;
 }
 
-// Creates the capture triggers relid lacks and gives each its firing mode back (a user's
-// ALTER TABLE ... DISABLE TRIGGER cannot switch capture off). ALTER TABLE recurses to the
-// clones of the row trigger on partitions. Takes ShareRowExclusiveLock on relid (if anything is
-// missing or was changed). As extension owner.
-void EnsureCaptureTriggers(Oid relid, const std::string &function) {
+// Creates the capture triggers relid lacks, replaces those that run anything but
+// pgtrickle._capture(buffer) (a restored dump's triggers name the buffer of the table's old oid),
+// and gives each its firing mode back (a user's ALTER TABLE ... DISABLE TRIGGER cannot switch
+// capture off). ALTER TABLE recurses to the clones of the row trigger on partitions. Takes
+// ShareRowExclusiveLock on relid if anything is missing or was changed (AccessExclusiveLock to
+// replace a trigger). As extension owner.
+void EnsureCaptureTriggers(Oid relid, const std::string &buffer) {
 	InternalDdlScope internal;
 	std::string source =
 	    SpiExec("SELECT $1::oid::regclass::text", {std::to_string(relid)}).Get(0, 0);
-	auto existing = SpiExec("SELECT tgname, tgenabled FROM pg_catalog.pg_trigger "
-	                        "WHERE tgrelid = $1::oid AND tgparentid = 0 "
-	                        "AND tgname LIKE '\\_\\_pgt\\_capture\\_%'",
-	                        {std::to_string(relid)});
+	auto existing = SpiExec(
+	    "SELECT tgname, tgenabled, tgfoid = 'pgtrickle._capture()'::pg_catalog.regprocedure "
+	    "AND tgnargs = 1 AND tgargs = pg_catalog.convert_to($2, "
+	    "pg_catalog.getdatabaseencoding()::pg_catalog.name) || '\\x00'::pg_catalog.bytea "
+	    "FROM pg_catalog.pg_trigger WHERE tgrelid = $1::oid AND tgparentid = 0 "
+	    "AND tgname LIKE '\\_\\_pgt\\_capture\\_%'",
+	    {std::to_string(relid), buffer});
 	std::string enable;
 	for (const auto &t : kCaptureTriggers) {
 		std::string name = TriggerName(t, relid);
 		std::optional<std::string> state;
 		for (const auto &row : existing.rows) {
-			if (*row[0] == name) {
+			if (*row[0] != name) {
+				continue;
+			}
+			if (*row[2] == "t") {
 				state = *row[1];
+			} else {
+				SpiExec("DROP TRIGGER " + QuoteIdent(name) + " ON " + source);
 			}
 		}
 		if (!state) {
 			SpiExec("CREATE TRIGGER " + QuoteIdent(name) + " " + t.definition + " ON " + source +
-			        t.rest + " EXECUTE FUNCTION " + function + "()");
+			        t.rest + " EXECUTE FUNCTION " + CaptureCall(buffer));
 			state = "O";
 		}
 		if (*state != std::string(1, t.fires)) {
@@ -278,12 +235,16 @@ void EnsureCaptureTriggers(Oid relid, const std::string &function) {
 	}
 }
 
-// Function and triggers of a tracked table, from its current columns: the one place capture
-// code is regenerated (after InstallCapture creates the buffer, and after every ALTER TABLE).
+// The triggers of a tracked table, from its current columns: the one place capture is
+// regenerated (after InstallCapture creates the buffer, and after every ALTER TABLE). A table
+// tracked by an earlier version loses its PL/pgSQL capture function and the triggers running it
+// here, and gets the current ones (its partitions' member triggers too, once tracked).
 void RegenerateCapture(Oid relid, const std::string &schema, const std::string &buffer) {
-	std::string function = CaptureFunctionOf(relid, schema);
-	WriteCaptureFunction(relid, function, buffer);
-	EnsureCaptureTriggers(relid, function);
+	bool legacy = DropLegacyCaptureFunction(relid, schema);
+	EnsureCaptureTriggers(relid, buffer);
+	if (legacy) {
+		SyncPartitionCaptures(relid);
+	}
 }
 
 // Appends a marker row (action 'T' or 'R', NULL data columns) to a buffer in the current
@@ -540,6 +501,9 @@ void EvolveCapture(Oid relid) {
 }
 
 void RefuseCaptureTriggerDrop() {
+	if (InInternalDdl()) {
+		return; // capture replacing its own triggers (EnsureCaptureTriggers)
+	}
 	bridge::AsExtensionOwner as_owner;
 	std::string names = "{";
 	for (const auto &t : kCaptureTriggers) {
@@ -577,7 +541,8 @@ void RefuseCaptureTriggerDrop() {
 }
 
 void RefuseCaptureTriggerAlter() {
-	// Capture triggers are the ones calling a capture function, whatever their name now.
+	// Capture triggers are the ones calling pgtrickle._capture or a capture function of the
+	// change buffer schema (routed, or of an earlier version), whatever their name now.
 	auto altered = SpiExec(
 	    "SELECT t.tgname, t.tgrelid::pg_catalog.regclass::text "
 	    "FROM pg_catalog.pg_event_trigger_ddl_commands() cmd "
@@ -585,8 +550,9 @@ void RefuseCaptureTriggerAlter() {
 	    "JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid "
 	    "JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace "
 	    "WHERE cmd.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass "
-	    "AND cmd.command_tag = 'ALTER TRIGGER' AND p.proname LIKE 'capture\\_%' "
-	    "AND n.nspname IN (SELECT buffer_schema FROM pgtrickle.pgt_change_tracking) LIMIT 1");
+	    "AND cmd.command_tag = 'ALTER TRIGGER' AND (p.oid = "
+	    "'pgtrickle._capture()'::pg_catalog.regprocedure OR (p.proname LIKE 'capture\\_%' "
+	    "AND n.nspname IN (SELECT buffer_schema FROM pgtrickle.pgt_change_tracking))) LIMIT 1");
 	if (!altered.rows.empty()) {
 		throw core::Error("0A000",
 		                  "cannot alter a change capture trigger of table " + altered.Get(0, 1),
@@ -656,6 +622,18 @@ void DropOrphanCapture() {
 	            {schema});
 	for (const auto &row : functions.rows) {
 		SpiExec("DROP FUNCTION " + *row[0] + " CASCADE");
+	}
+	// Capture triggers naming a buffer that is no one's (a restored dump's, of a table's old
+	// oid): every write to their table would fail on the missing buffer.
+	auto triggers = SpiExec(
+	    "SELECT g.tgname, g.tgrelid::pg_catalog.regclass::text FROM pg_catalog.pg_trigger g "
+	    "WHERE g.tgfoid = 'pgtrickle._capture()'::pg_catalog.regprocedure AND g.tgparentid = 0 "
+	    "AND NOT EXISTS (SELECT 1 FROM pgtrickle.pgt_change_tracking t WHERE g.tgargs = "
+	    "pg_catalog.convert_to(pg_catalog.quote_ident(t.buffer_schema) || '.' || "
+	    "pg_catalog.quote_ident(t.buffer_name), pg_catalog.getdatabaseencoding()::pg_catalog.name) "
+	    "|| '\\x00'::pg_catalog.bytea) ORDER BY 2, 1");
+	for (const auto &row : triggers.rows) {
+		SpiExec("DROP TRIGGER " + QuoteIdent(*row[0]) + " ON " + *row[1]);
 	}
 	auto buffers = SpiExec(
 	    "SELECT c.oid::pg_catalog.regclass::text FROM pg_catalog.pg_class c "

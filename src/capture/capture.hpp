@@ -2,6 +2,7 @@
 // tables (and, under session_replication_role = replica, where logical replication apply workers
 // fire row triggers only, a row trigger) copy every change of a tracked base table into its change
 // buffer <change_buffer_schema>.changes_<relid>, shared by every stream table reading that table.
+// Every one of them runs the C trigger function pgtrickle._capture(buffer) (capture_trigger.cpp).
 // The buffer follows ALTER TABLE of the table in place (EvolveCapture), keeping pending changes.
 //
 // Which buffered changes a stream table has consumed is decided by transaction visibility, not by
@@ -25,6 +26,10 @@ extern "C" {
 
 namespace pgtrickle::capture {
 
+// The trigger function call of the capture triggers writing to `buffer` (qualified, quoted):
+// pgtrickle._capture('<buffer>').
+std::string CaptureCall(const std::string &buffer);
+
 // Relations whose changes a stream table consumes: its TABLE and STREAM_TABLE sources plus the
 // tables under its VIEW sources (recursively). Matviews and foreign tables cannot be captured and
 // are returned in *uncapturable.
@@ -43,10 +48,10 @@ void DetachConsumer(std::int64_t pgt_id);
 // tables nobody consumes or that were dropped.
 void CollectGarbage();
 
-// Drops the capture functions (with the triggers calling them, CASCADE) and buffers in the
-// buffer schema that belong to no tracked source: what a restored dump brings along, named after
-// the OIDs of the dumped database. Runs as the extension owner in an internal-DDL scope. C++
-// regime; needs SPI.
+// Drops the capture functions (with the triggers calling them, CASCADE), the capture triggers
+// naming a buffer, and the buffers in the buffer schema that belong to no tracked source: what a
+// restored dump brings along, named after the OIDs of the dumped database. Runs as the extension
+// owner in an internal-DDL scope. C++ regime; needs SPI.
 void DropOrphanCapture();
 
 // The frontier st's last refresh stored, or nullopt if it never refreshed.
@@ -107,7 +112,7 @@ std::optional<std::string> RebuildReason(char marker);
 // transaction, keeping every pending change: buffer columns of dropped source columns are
 // dropped, renamed ones renamed, new ones appended; a column whose type (or collation) changed
 // gets an 'R' marker (every consumer that has not consumed it refreshes FULL) and NULL for its
-// old values. Then rewrites the capture function and recreates or re-enables the triggers.
+// old values. Then recreates or re-enables the capture triggers.
 // No-op for untracked tables. Raises 42939 when a column takes a name the buffer reserves.
 // Runs as the extension owner. C++ regime; needs SPI.
 void EvolveCapture(Oid relid);

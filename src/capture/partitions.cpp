@@ -62,7 +62,7 @@ std::string TriggerNames(Kind kind, Oid table) {
 // The capture function (qualified, quoted) and buffer of a tracked table, or nullopt.
 struct Capture {
 	std::string schema; // quoted
-	std::string function;
+	std::string call;   // the member triggers' pgtrickle._capture(buffer)
 	std::string buffer;
 };
 std::optional<Capture> CaptureOf(Oid table) {
@@ -73,8 +73,8 @@ std::optional<Capture> CaptureOf(Oid table) {
 		return std::nullopt;
 	}
 	std::string schema = QuoteIdent(t.Get(0, 0));
-	return Capture{schema, schema + "." + QuoteIdent("capture_" + std::to_string(table)),
-	               schema + "." + QuoteIdent(t.Get(0, 1))};
+	std::string buffer = schema + "." + QuoteIdent(t.Get(0, 1));
+	return Capture{schema, CaptureCall(buffer), buffer};
 }
 
 // The function the routed triggers of a tracked partition run.
@@ -107,9 +107,9 @@ std::vector<bridge::Row> Installed(Kind kind, Oid table) {
 }
 
 // Makes exactly `wanted` (relid, qualified name) carry table's triggers of one kind, running
-// `function`.
+// `call` (a function call: name and arguments).
 void PlaceTriggers(Kind kind, Oid table, const std::vector<bridge::Row> &wanted,
-                   const std::string &function) {
+                   const std::string &call) {
 	auto installed = Installed(kind, table);
 	auto contains = [](const std::vector<bridge::Row> &rows, const bridge::Value &relid) {
 		for (const auto &row : rows) {
@@ -134,7 +134,7 @@ void PlaceTriggers(Kind kind, Oid table, const std::vector<bridge::Row> &wanted,
 			}
 			SpiExec("CREATE TRIGGER " + QuoteIdent(TriggerName(kind, table, t.op)) + " AFTER " +
 			        t.event + " ON " + *row[1] + t.referencing +
-			        " FOR EACH STATEMENT EXECUTE FUNCTION " + function + "()");
+			        " FOR EACH STATEMENT EXECUTE FUNCTION " + call);
 			if (std::string(t.op) == "trunc") {
 				// Also under session_replication_role = replica (logical replication applies
 				// TRUNCATE to the partition it names), like the table's own TRUNCATE trigger.
@@ -221,7 +221,7 @@ void SyncMembers(Oid table, const Capture &capture) {
 			                  errhint("Stream tables reading it should use FULL refresh mode.")));
 		});
 	}
-	PlaceTriggers(Kind::kMember, table, wanted, capture.function);
+	PlaceTriggers(Kind::kMember, table, wanted, capture.call);
 }
 
 // Ancestors of table (when it is a partition): DML addressed to them fires only their triggers,
@@ -238,7 +238,7 @@ void SyncRouted(Oid table, const Capture &capture) {
 	            "WHERE a.relid <> $1::oid",
 	            {id});
 	if (ancestors.rows.empty()) {
-		PlaceTriggers(Kind::kRouted, table, {}, function);
+		PlaceTriggers(Kind::kRouted, table, {}, function + "()");
 		DropRoutedFunction(function);
 		return;
 	}
@@ -279,7 +279,7 @@ void SyncRouted(Oid table, const Capture &capture) {
 	        "SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS " +
 	        QuoteLiteral(body));
 	SpiExec("REVOKE ALL ON FUNCTION " + function + "() FROM PUBLIC");
-	PlaceTriggers(Kind::kRouted, table, ancestors.rows, function);
+	PlaceTriggers(Kind::kRouted, table, ancestors.rows, function + "()");
 }
 
 } // namespace
