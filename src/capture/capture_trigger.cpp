@@ -52,7 +52,8 @@ struct Writer {
 	Datum xid;
 	CommandId cid;
 	MemoryContext batch_context; // the formed tuples of the pending batch
-	TupleTableSlot **slots;
+	TupleTableSlot **slots; // room for kBatchRows, `created` of them made
+	int created;
 	int pending;
 	Datum *values;
 	bool *nulls;
@@ -155,6 +156,10 @@ void Append(Writer *w, char action, TupleTableSlot *row) {
 			w->nulls[i] = row->tts_isnull[from - 1];
 		}
 	}
+	if (w->pending == w->created) {
+		// Slots are made as rows come: most firings write a row or a few.
+		w->slots[w->created++] = MakeSingleTupleTableSlot(w->desc, &TTSOpsHeapTuple);
+	}
 	MemoryContext old = MemoryContextSwitchTo(w->batch_context);
 	HeapTuple tuple = heap_form_tuple(w->desc, w->values, w->nulls);
 	MemoryContextSwitchTo(old);
@@ -198,11 +203,7 @@ void Capture(TriggerData *td) {
 	    AllocSetContextCreate(CurrentMemoryContext, "pg_trickle capture", ALLOCSET_DEFAULT_SIZES);
 	bool row_level = TRIGGER_FIRED_FOR_ROW(td->tg_event);
 	bool truncate = TRIGGER_FIRED_BY_TRUNCATE(td->tg_event);
-	int capacity = row_level || truncate ? 2 : kBatchRows;
-	w.slots = static_cast<TupleTableSlot **>(palloc(sizeof(TupleTableSlot *) * capacity));
-	for (int i = 0; i < capacity; i++) {
-		w.slots[i] = MakeSingleTupleTableSlot(w.desc, &TTSOpsHeapTuple);
-	}
+	w.slots = static_cast<TupleTableSlot **>(palloc(sizeof(TupleTableSlot *) * kBatchRows));
 	MapColumns(&w, truncate ? nullptr : source);
 
 	if (truncate) {
@@ -227,7 +228,7 @@ void Capture(TriggerData *td) {
 	}
 	Flush(&w);
 
-	for (int i = 0; i < capacity; i++) {
+	for (int i = 0; i < w.created; i++) {
 		ExecDropSingleTupleTableSlot(w.slots[i]);
 	}
 	MemoryContextDelete(w.batch_context);
