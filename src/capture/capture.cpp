@@ -42,8 +42,33 @@ using bridge::QuoteIdent;
 using bridge::QuoteLiteral;
 using bridge::SpiExec;
 
-std::string CaptureCall(const std::string &buffer) {
-	return "pgtrickle._capture(" + QuoteLiteral(buffer) + ")";
+namespace {
+
+// Whether the installed catalog has pgtrickle._capture (0.2.0 on).
+bool HasCaptureFunction() {
+	return SpiExec("SELECT pg_catalog.to_regprocedure('pgtrickle._capture()') IS NOT NULL", {},
+	               bridge::CachedPlan())
+	           .Get(0, 0) == "t";
+}
+
+std::string LegacyCaptureFunction(Oid relid, const std::string &schema) {
+	return QuoteIdent(schema) + "." + QuoteIdent("capture_" + std::to_string(relid));
+}
+
+} // namespace
+
+CaptureTarget CaptureTargetOf(Oid relid, const std::string &schema, const std::string &buffer) {
+	if (HasCaptureFunction()) {
+		return CaptureTarget{"pgtrickle._capture()", buffer};
+	}
+	return CaptureTarget{LegacyCaptureFunction(relid, schema) + "()", std::nullopt};
+}
+
+std::string CaptureTarget::Call() const {
+	if (!argument) {
+		return function;
+	}
+	return function.substr(0, function.size() - 1) + QuoteLiteral(*argument) + ")";
 }
 
 namespace {
@@ -144,12 +169,80 @@ std::string IntArray(const std::vector<int> &values) {
 	return out + "}";
 }
 
+// The capture of a library running against a catalog older than 0.2.0 (between the library's
+// installation and ALTER EXTENSION UPDATE), which lacks pgtrickle._capture: (re)writes the PL/pgSQL
+// capture function `function` of the tracked table relid, which appends every change to `buffer`:
+// CREATE OR REPLACE, so triggers keep pointing at it. Columns are referenced
+// by name in the triggering relation (the transition tables, or OLD/NEW) and inserted by
+// position into the buffer, whose data columns are the source's live columns in attnum order:
+// the function fits any relation with the source's column names (a partition, whatever its
+// attnums). As extension owner.
+void WriteLegacyCaptureFunction(Oid relid, const std::string &function, const std::string &buffer) {
+	std::vector<Column> live = LiveColumns(ColumnsOf(relid));
+	std::string new_values;
+	std::string old_values;
+	std::string new_row;
+	std::string old_row;
+	for (const auto &c : live) {
+		std::string col = QuoteIdent(c.name);
+		new_values += ", n." + col;
+		old_values += ", o." + col;
+		new_row += ", NEW." + col;
+		old_row += ", OLD." + col;
+	}
+	std::string xid = "pg_catalog.pg_current_xact_id()";
+	std::string insert = "INSERT INTO " + buffer + " ";
+	std::string body =
+	    "BEGIN\n"
+	    // Row triggers fire only under session_replication_role = replica (logical replication
+	    // apply workers fire no statement triggers); statement triggers only outside it.
+	    "  IF TG_LEVEL = 'ROW' THEN\n"
+	    "    IF TG_OP IN ('UPDATE', 'DELETE') THEN\n"
+	    "      " +
+	    insert + "VALUES (" + xid + ", 'D'" + old_row +
+	    ");\n"
+	    "    END IF;\n"
+	    "    IF TG_OP IN ('INSERT', 'UPDATE') THEN\n"
+	    "      " +
+	    insert + "VALUES (" + xid + ", 'I'" + new_row +
+	    ");\n"
+	    "    END IF;\n"
+	    "    RETURN NULL;\n"
+	    "  END IF;\n"
+	    "  IF TG_OP = 'INSERT' THEN\n"
+	    "    " +
+	    insert + "SELECT " + xid + ", 'I'" + new_values +
+	    " FROM __pgt_new n;\n"
+	    "  ELSIF TG_OP = 'UPDATE' THEN\n"
+	    "    " +
+	    insert + "SELECT " + xid + ", 'D'" + old_values +
+	    " FROM __pgt_old o;\n"
+	    "    " +
+	    insert + "SELECT " + xid + ", 'I'" + new_values +
+	    " FROM __pgt_new n;\n"
+	    "  ELSIF TG_OP = 'DELETE' THEN\n"
+	    "    " +
+	    insert + "SELECT " + xid + ", 'D'" + old_values +
+	    " FROM __pgt_old o;\n"
+	    "  ELSE\n"
+	    "    " +
+	    insert + "(__pgt_xid, __pgt_action) VALUES (" + xid +
+	    ", 'T');\n"
+	    "  END IF;\n"
+	    "  RETURN NULL;\n"
+	    "END\n";
+	SpiExec("CREATE OR REPLACE FUNCTION " + function +
+	        "() RETURNS trigger LANGUAGE plpgsql "
+	        "SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS " +
+	        QuoteLiteral(body));
+	SpiExec("REVOKE ALL ON FUNCTION " + function + "() FROM PUBLIC");
+}
+
 // The PL/pgSQL capture function capture_<relid> of earlier versions, which the triggers of a table
 // tracked before the update still run: dropped with those triggers (CASCADE, its member triggers on
 // partitions included) when capture is regenerated. Returns whether there was one.
 bool DropLegacyCaptureFunction(Oid relid, const std::string &schema) {
-	std::string function =
-	    QuoteIdent(schema) + "." + QuoteIdent("capture_" + std::to_string(relid)) + "()";
+	std::string function = LegacyCaptureFunction(relid, schema) + "()";
 	if (SpiExec("SELECT pg_catalog.to_regprocedure($1) IS NOT NULL", {function}).Get(0, 0) != "t") {
 		return false;
 	}
@@ -189,23 +282,23 @@ std::string TriggerName(const CaptureTrigger &t, Oid relid) {
 	return t.fires == 'R' ? name + "_" + std::to_string(relid) : name;
 }
 
-// Creates the capture triggers relid lacks, replaces those that run anything but
-// pgtrickle._capture(buffer) (a restored dump's triggers name the buffer of the table's old oid),
+// Creates the capture triggers relid lacks, replaces those that run anything but `target` (a
+// restored dump's triggers name the buffer of the table's old oid),
 // and gives each its firing mode back (a user's ALTER TABLE ... DISABLE TRIGGER cannot switch
 // capture off). ALTER TABLE recurses to the clones of the row trigger on partitions. Takes
 // ShareRowExclusiveLock on relid if anything is missing or was changed (AccessExclusiveLock to
 // replace a trigger). As extension owner.
-void EnsureCaptureTriggers(Oid relid, const std::string &buffer) {
+void EnsureCaptureTriggers(Oid relid, const CaptureTarget &target) {
 	InternalDdlScope internal;
 	std::string source =
 	    SpiExec("SELECT $1::oid::regclass::text", {std::to_string(relid)}).Get(0, 0);
 	auto existing = SpiExec(
-	    "SELECT tgname, tgenabled, tgfoid = 'pgtrickle._capture()'::pg_catalog.regprocedure "
-	    "AND tgnargs = 1 AND tgargs = pg_catalog.convert_to($2, "
-	    "pg_catalog.getdatabaseencoding()::pg_catalog.name) || '\\x00'::pg_catalog.bytea "
+	    "SELECT tgname, tgenabled, tgfoid = $2::pg_catalog.regprocedure AND tgargs = "
+	    "coalesce(pg_catalog.convert_to($3, pg_catalog.getdatabaseencoding()::pg_catalog.name) || "
+	    "'\\x00'::pg_catalog.bytea, ''::pg_catalog.bytea) "
 	    "FROM pg_catalog.pg_trigger WHERE tgrelid = $1::oid AND tgparentid = 0 "
 	    "AND tgname LIKE '\\_\\_pgt\\_capture\\_%'",
-	    {std::to_string(relid), buffer});
+	    {std::to_string(relid), target.function, target.argument});
 	std::string enable;
 	for (const auto &t : kCaptureTriggers) {
 		std::string name = TriggerName(t, relid);
@@ -222,7 +315,7 @@ void EnsureCaptureTriggers(Oid relid, const std::string &buffer) {
 		}
 		if (!state) {
 			SpiExec("CREATE TRIGGER " + QuoteIdent(name) + " " + t.definition + " ON " + source +
-			        t.rest + " EXECUTE FUNCTION " + CaptureCall(buffer));
+			        t.rest + " EXECUTE FUNCTION " + target.Call());
 			state = "O";
 		}
 		if (*state != std::string(1, t.fires)) {
@@ -238,13 +331,20 @@ void EnsureCaptureTriggers(Oid relid, const std::string &buffer) {
 // The triggers of a tracked table, from its current columns: the one place capture is
 // regenerated (after InstallCapture creates the buffer, and after every ALTER TABLE). A table
 // tracked by an earlier version loses its PL/pgSQL capture function and the triggers running it
-// here, and gets the current ones (its partitions' member triggers too, once tracked).
+// here, and gets the current ones (its partitions' member triggers too, once tracked); under a
+// catalog older than 0.2.0 its PL/pgSQL function is rewritten instead.
 void RegenerateCapture(Oid relid, const std::string &schema, const std::string &buffer) {
-	bool legacy = DropLegacyCaptureFunction(relid, schema);
-	EnsureCaptureTriggers(relid, buffer);
-	if (legacy) {
-		SyncPartitionCaptures(relid);
+	CaptureTarget target = CaptureTargetOf(relid, schema, buffer);
+	if (target.argument) {
+		bool legacy = DropLegacyCaptureFunction(relid, schema);
+		EnsureCaptureTriggers(relid, target);
+		if (legacy) {
+			SyncPartitionCaptures(relid);
+		}
+		return;
 	}
+	WriteLegacyCaptureFunction(relid, LegacyCaptureFunction(relid, schema), buffer);
+	EnsureCaptureTriggers(relid, target);
 }
 
 // Appends a marker row (action 'T' or 'R', NULL data columns) to a buffer in the current
@@ -551,7 +651,7 @@ void RefuseCaptureTriggerAlter() {
 	    "JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace "
 	    "WHERE cmd.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass "
 	    "AND cmd.command_tag = 'ALTER TRIGGER' AND (p.oid = "
-	    "'pgtrickle._capture()'::pg_catalog.regprocedure OR (p.proname LIKE 'capture\\_%' "
+	    "pg_catalog.to_regprocedure('pgtrickle._capture()') OR (p.proname LIKE 'capture\\_%' "
 	    "AND n.nspname IN (SELECT buffer_schema FROM pgtrickle.pgt_change_tracking))) LIMIT 1");
 	if (!altered.rows.empty()) {
 		throw core::Error("0A000",
@@ -627,7 +727,7 @@ void DropOrphanCapture() {
 	// oid): every write to their table would fail on the missing buffer.
 	auto triggers = SpiExec(
 	    "SELECT g.tgname, g.tgrelid::pg_catalog.regclass::text FROM pg_catalog.pg_trigger g "
-	    "WHERE g.tgfoid = 'pgtrickle._capture()'::pg_catalog.regprocedure AND g.tgparentid = 0 "
+	    "WHERE g.tgfoid = pg_catalog.to_regprocedure('pgtrickle._capture()') AND g.tgparentid = 0 "
 	    "AND NOT EXISTS (SELECT 1 FROM pgtrickle.pgt_change_tracking t WHERE g.tgargs = "
 	    "pg_catalog.convert_to(pg_catalog.quote_ident(t.buffer_schema) || '.' || "
 	    "pg_catalog.quote_ident(t.buffer_name), pg_catalog.getdatabaseencoding()::pg_catalog.name) "

@@ -26,9 +26,16 @@ extern "C" {
 
 namespace pgtrickle::capture {
 
-// The trigger function call of the capture triggers writing to `buffer` (qualified, quoted):
-// pgtrickle._capture('<buffer>').
-std::string CaptureCall(const std::string &buffer);
+// What the capture triggers of a tracked table run: pgtrickle._capture (the signature) with its
+// buffer (qualified, quoted) as argument; under a catalog older than 0.2.0, which lacks it (the
+// library runs against the old catalog until ALTER EXTENSION UPDATE), the table's PL/pgSQL
+// function <schema>.capture_<relid>() without argument.
+struct CaptureTarget {
+	std::string function;                // regprocedure text
+	std::optional<std::string> argument; // the buffer
+	std::string Call() const;            // for EXECUTE FUNCTION
+};
+CaptureTarget CaptureTargetOf(Oid relid, const std::string &schema, const std::string &buffer);
 
 // Relations whose changes a stream table consumes: its TABLE and STREAM_TABLE sources plus the
 // tables under its VIEW sources (recursively). Matviews and foreign tables cannot be captured and

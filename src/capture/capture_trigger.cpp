@@ -52,7 +52,7 @@ struct Writer {
 	Datum xid;
 	CommandId cid;
 	MemoryContext batch_context; // the formed tuples of the pending batch
-	TupleTableSlot **slots; // room for kBatchRows, `created` of them made
+	TupleTableSlot **slots;      // room for kBatchRows, `created` of them made
 	int created;
 	int pending;
 	Datum *values;

@@ -74,7 +74,7 @@ std::optional<Capture> CaptureOf(Oid table) {
 	}
 	std::string schema = QuoteIdent(t.Get(0, 0));
 	std::string buffer = schema + "." + QuoteIdent(t.Get(0, 1));
-	return Capture{schema, CaptureCall(buffer), buffer};
+	return Capture{schema, CaptureTargetOf(table, t.Get(0, 0), buffer).Call(), buffer};
 }
 
 // The function the routed triggers of a tracked partition run.
