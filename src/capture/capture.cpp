@@ -805,6 +805,63 @@ bool TryLockBuffer(const std::string &schema, const std::string &name) {
 	});
 }
 
+// The per-writer groups of each change buffer the pending check (PendingForAll) read last, kept
+// for this transaction at this command id (nothing was written since): the mode decision's count
+// (CountPending) takes them instead of scanning the buffer again. The check runs after the
+// refresh took its snapshot, so it sees every change the refresh consumes, like the count it
+// replaces. Backend-local.
+struct SeenBuffers {
+	LocalTransactionId lxid = InvalidLocalTransactionId;
+	CommandId cid = InvalidCommandId;
+	std::unordered_map<std::string, std::vector<core::WriterRows>> writers;
+};
+SeenBuffers seen_buffers;
+
+bool SeenBuffersCurrent() {
+	return seen_buffers.lxid == MyProc->lxid && seen_buffers.cid == GetCurrentCommandId(false);
+}
+
+void NoteWriters(const std::string &buffer, std::vector<core::WriterRows> writers) {
+	if (!SeenBuffersCurrent()) {
+		seen_buffers.writers.clear();
+		seen_buffers.lxid = MyProc->lxid;
+		seen_buffers.cid = GetCurrentCommandId(false);
+	}
+	seen_buffers.writers[buffer] = std::move(writers);
+}
+
+} // namespace
+
+void ForgetSeenBuffers() {
+	seen_buffers.writers.clear();
+	seen_buffers.lxid = InvalidLocalTransactionId;
+}
+
+namespace {
+
+const std::vector<core::WriterRows> *SeenWriters(const std::string &buffer) {
+	if (!SeenBuffersCurrent()) {
+		return nullptr;
+	}
+	auto it = seen_buffers.writers.find(buffer);
+	return it == seen_buffers.writers.end() ? nullptr : &it->second;
+}
+
+// st's frontier as FrontierParams returns it, parsed (nullopt: never refreshed).
+std::optional<core::ConsumedFrontier> ParseFrontier(const bridge::Value &snapshot,
+                                                    const bridge::Value &own_xid,
+                                                    const bridge::Value &own_cid) {
+	if (!snapshot) {
+		return std::nullopt;
+	}
+	core::ConsumedFrontier f{core::XidSnapshot::Parse(*snapshot), std::nullopt, std::nullopt};
+	if (own_xid && own_cid) {
+		f.own_xid = std::stoull(*own_xid);
+		f.own_cid = std::stoull(*own_cid);
+	}
+	return f;
+}
+
 } // namespace
 
 std::map<std::int64_t, bool> PendingForAll(const std::vector<catalog::StreamTable> &tables,
@@ -826,16 +883,9 @@ std::map<std::int64_t, bool> PendingForAll(const std::vector<catalog::StreamTabl
 	                    "WHERE pgt_id = ANY ($1::bigint[])",
 	                    {ids}, bridge::CachedPlan());
 	for (const auto &r : rows.rows) {
-		std::int64_t id = std::stoll(*r[0]);
-		if (!r[1]) {
-			continue;
+		if (auto f = ParseFrontier(r[1], r[2], r[3])) {
+			frontiers.emplace(std::stoll(*r[0]), std::move(*f));
 		}
-		core::ConsumedFrontier f{core::XidSnapshot::Parse(*r[1]), std::nullopt, std::nullopt};
-		if (r[2] && r[3]) {
-			f.own_xid = std::stoull(*r[2]);
-			f.own_cid = std::stoull(*r[3]);
-		}
-		frontiers.emplace(id, std::move(f));
 	}
 	auto buffers = SpiExec("SELECT buffer_schema, buffer_name, "
 	                       "pg_catalog.array_to_string(consumers, ',') "
@@ -859,10 +909,22 @@ std::map<std::int64_t, bool> PendingForAll(const std::vector<catalog::StreamTabl
 		if (skip_locked && !TryLockBuffer(*b[0], *b[1])) {
 			continue; // its consumers count as not pending in this tick; the next one looks again
 		}
-		// One row per writer transaction still in the buffer, with its highest command id.
-		auto xids = SpiExec("SELECT __pgt_xid::text, max(cmin::text::bigint) FROM " +
-		                        QuoteIdent(*b[0]) + "." + QuoteIdent(*b[1]) + " GROUP BY 1",
-		                    {}, bridge::CachedPlan());
+		// One row per writer transaction still in the buffer, with its highest command id (and
+		// what CountPending needs: lowest command id, row changes, strongest marker).
+		std::string buffer = QuoteIdent(*b[0]) + "." + QuoteIdent(*b[1]);
+		auto xids =
+		    SpiExec("SELECT __pgt_xid::text, max(cmin::text::bigint), min(cmin::text::bigint), "
+		            "count(*) FILTER (WHERE __pgt_action IN ('I', 'D')), "
+		            "max(__pgt_action::text) FILTER (WHERE __pgt_action IN ('T', 'R')) FROM " +
+		                buffer + " GROUP BY 1",
+		            {}, bridge::CachedPlan());
+		std::vector<core::WriterRows> writers;
+		for (const auto &x : xids.rows) {
+			writers.push_back(core::WriterRows{std::stoull(*x[0]), std::stoull(*x[2]),
+			                                   std::stoull(*x[1]), std::stoll(*x[3]),
+			                                   x[4] ? (*x[4])[0] : '\0'});
+		}
+		NoteWriters(buffer, std::move(writers));
 		for (auto id : consumers) {
 			if (buffered != nullptr && !xids.rows.empty()) {
 				(*buffered)[id] = true;
@@ -948,6 +1010,10 @@ std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_r
 	                       "WHERE $1::bigint = ANY (t.consumers)",
 	                       {std::to_string(st.pgt_id)});
 	auto frontier = FrontierParams(st.pgt_id);
+	std::optional<core::ConsumedFrontier> consumed;
+	if (frontier) {
+		consumed = ParseFrontier((*frontier)[0], (*frontier)[1], (*frontier)[2]);
+	}
 	std::int64_t pending = 0;
 	*source_rows = 0;
 	std::vector<std::string> unknown;
@@ -983,20 +1049,35 @@ std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_r
 		if (bound && pending >= *bound) {
 			continue; // not counted (so neither quiet nor noted): the refresh is FULL
 		}
-		// One scan: the row changes and the strongest rebuild marker, 'T' (a truncate or a
-		// partition change) before 'R' (a changed shape); at most the rows the bound needs.
-		std::string from = buffer + " b WHERE " + where;
-		if (bound) {
-			from = "(SELECT b.__pgt_action FROM " + from + " LIMIT " +
-			       std::to_string(*bound - pending) + ") b";
+		std::int64_t count = 0;
+		std::string found;
+		std::optional<core::Unconsumed> seen;
+		if (consumed) {
+			if (const auto *writers = SeenWriters(buffer)) {
+				seen = core::CountUnconsumed(*consumed, *writers);
+			}
 		}
-		auto p = SpiExec("SELECT count(*) FILTER (WHERE b.__pgt_action IN ('I', 'D')), "
-		                 "max(b.__pgt_action::text) FILTER (WHERE b.__pgt_action IN ('T', 'R')) "
-		                 "FROM " +
-		                     from,
-		                 frontier ? *frontier : std::vector<bridge::Value>{});
-		std::int64_t count = std::stoll(p.Get(0, 0, "0"));
-		std::string found = p.Get(0, 1);
+		if (seen) {
+			// From the pending check's groups, taken in this transaction with nothing written
+			// since (SeenWriters).
+			count = seen->changes;
+			found = seen->marker == '\0' ? "" : std::string(1, seen->marker);
+		} else {
+			// One scan: the row changes and the strongest rebuild marker, 'T' (a truncate or a
+			// partition change) before 'R' (a changed shape); at most the rows the bound needs.
+			std::string from = buffer + " b WHERE " + where;
+			if (bound) {
+				from = "(SELECT b.__pgt_action FROM " + from + " LIMIT " +
+				       std::to_string(*bound - pending) + ") b";
+			}
+			auto p = SpiExec(
+			    "SELECT count(*) FILTER (WHERE b.__pgt_action IN ('I', 'D')), "
+			    "max(b.__pgt_action::text) FILTER (WHERE b.__pgt_action IN ('T', 'R')) FROM " +
+			        from,
+			    frontier ? *frontier : std::vector<bridge::Value>{});
+			count = std::stoll(p.Get(0, 0, "0"));
+			found = p.Get(0, 1);
+		}
 		pending += count;
 		NotePending(static_cast<Oid>(std::stoul(*row[4])), count);
 		if (quiet != nullptr && count == 0 && found.empty()) {

@@ -61,6 +61,11 @@ void CollectGarbage();
 // owner in an internal-DDL scope. C++ regime; needs SPI.
 void DropOrphanCapture();
 
+// Forgets the change buffer groups the pending check noted for the mode decision's count (see
+// CountPending). A refresh unit calls it right after taking its snapshot: only groups read after
+// that snapshot see every change the refresh consumes.
+void ForgetSeenBuffers();
+
 // The frontier st's last refresh stored, or nullopt if it never refreshed.
 std::optional<Frontier> LoadFrontier(std::int64_t pgt_id);
 
@@ -83,7 +88,10 @@ bool HasPendingBaseChanges(const catalog::StreamTable &st, bool *buffered);
 // given) gets the strongest pending rebuild marker: 'T', 'R' or '\0' (the same scan). When the
 // size of every source is known, counting stops once the count exceeds max_ratio of it (the
 // refresh is FULL then, whatever the rest holds): the result is then a lower bound, and the
-// sources not reached are neither quiet nor noted for the planner.
+// sources not reached are neither quiet nor noted for the planner. A buffer the unit's pending
+// check read (after the unit's snapshot, in this transaction, with nothing written since) is
+// counted from the per-writer groups that check noted (core::CountUnconsumed) instead of being
+// scanned again.
 std::int64_t CountPending(const catalog::StreamTable &st, std::int64_t *source_rows,
                           double max_ratio, std::vector<Oid> *quiet = nullptr,
                           char *marker = nullptr);

@@ -67,4 +67,25 @@ bool HasUnconsumed(const ConsumedFrontier &frontier, std::uint64_t xid, std::uin
 	       max_cid >= *frontier.own_cid;
 }
 
+std::optional<Unconsumed> CountUnconsumed(const ConsumedFrontier &frontier,
+                                          const std::vector<WriterRows> &writers) {
+	Unconsumed out;
+	for (const auto &w : writers) {
+		if (frontier.snapshot.Visible(w.xid)) {
+			if (!frontier.own_xid || !frontier.own_cid || w.xid != *frontier.own_xid ||
+			    w.max_cid < *frontier.own_cid) {
+				continue; // consumed
+			}
+			if (w.min_cid < *frontier.own_cid) {
+				return std::nullopt; // rows on both sides of own_cid
+			}
+		}
+		out.changes += w.changes;
+		if (w.marker == 'T' || (w.marker == 'R' && out.marker != 'T')) {
+			out.marker = w.marker;
+		}
+	}
+	return out;
+}
+
 } // namespace pgtrickle::core

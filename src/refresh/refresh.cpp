@@ -321,6 +321,9 @@ UnitResult RefreshUnit(const std::vector<catalog::StreamTable> &loaded, const Un
 	// One snapshot for every member: a commit to a shared source between two member refreshes
 	// reaches all of them or none.
 	Snapshot snapshot = PgCall([] { return RegisterSnapshot(GetTransactionSnapshot()); });
+	// The pending checks below note what they read for the mode decision; nothing read before
+	// this snapshot may stand in for them.
+	capture::ForgetSeenBuffers();
 	catalog::TimestampUs data_timestamp = catalog::NowUs();
 	SpiOptions on_snapshot;
 	on_snapshot.snapshot = snapshot;

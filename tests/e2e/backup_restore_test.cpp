@@ -188,10 +188,26 @@ class BackupRestoreTest : public ClusterTest {
 		c->Exec("INSERT INTO app.orders VALUES (101, 5, 1)");
 		EXPECT_TRUE(WaitFor([&] { return Diff(*c, "app.st_agg") == "0"; }, 30s));
 
-		// Exactly one set of capture objects per source, none left from the dump.
+		// Exactly one set of capture objects per source, none left from the dump: a buffer per
+		// tracked source, no capture function (pgtrickle._capture serves every trigger), and
+		// every capture trigger names a tracked buffer.
+		EXPECT_EQ(c->Scalar("SELECT count(*) FROM pg_class r JOIN pg_namespace n "
+		                    "ON n.oid = r.relnamespace WHERE n.nspname = 'pgtrickle_changes' "
+		                    "AND r.relkind = 'r'"),
+		          c->Scalar("SELECT count(*) FROM pgtrickle.pgt_change_tracking"));
 		EXPECT_EQ(c->Scalar("SELECT count(*) FROM pg_proc p JOIN pg_namespace n "
 		                    "ON n.oid = p.pronamespace WHERE n.nspname = 'pgtrickle_changes'"),
-		          c->Scalar("SELECT count(*) FROM pgtrickle.pgt_change_tracking"));
+		          "0");
+		EXPECT_EQ(c->Scalar("SELECT count(*) FROM pg_trigger g "
+		                    "WHERE g.tgname LIKE '\\_\\_pgt\\_capture%' AND g.tgparentid = 0 "
+		                    "AND NOT (g.tgfoid = 'pgtrickle._capture'::regproc "
+		                    "AND encode(g.tgargs, 'escape') IN (SELECT quote_ident(buffer_schema) "
+		                    "|| '.' || quote_ident(buffer_name) || '\\000' "
+		                    "FROM pgtrickle.pgt_change_tracking))"),
+		          "0");
+		EXPECT_NE(c->Scalar("SELECT count(*) FROM pg_trigger g "
+		                    "WHERE g.tgfoid = 'pgtrickle._capture'::regproc"),
+		          "0");
 		EXPECT_EQ(
 		    c->Scalar("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'app.orders'::regclass "
 		              "AND tgname LIKE '\\_\\_pgt\\_capture%'"),

@@ -47,5 +47,52 @@ TEST(HasUnconsumed, OwnTransactionLaterCommandsStayPending) {
 	EXPECT_FALSE(HasUnconsumed(f, 125, 9)); // another committed transaction
 }
 
+TEST(CountUnconsumed, CountsTheGroupsTheFrontierDoesNotSee) {
+	ConsumedFrontier f{XidSnapshot::Parse("100:120:105"), std::nullopt, std::nullopt};
+	std::vector<WriterRows> writers{
+	    {99, 0, 3, 10, '\0'}, // consumed
+	    {105, 0, 0, 4, '\0'}, // in progress at the refresh: pending
+	    {110, 0, 1, 7, 'R'},  // consumed, its marker too
+	    {130, 2, 2, 5, '\0'}, // after the refresh: pending
+	};
+	auto u = CountUnconsumed(f, writers);
+	ASSERT_TRUE(u.has_value());
+	EXPECT_EQ(u->changes, 9);
+	EXPECT_EQ(u->marker, '\0');
+}
+
+TEST(CountUnconsumed, KeepsTheStrongestPendingMarker) {
+	ConsumedFrontier f{XidSnapshot::Parse("100:100:"), std::nullopt, std::nullopt};
+	auto r_only = CountUnconsumed(f, {{100, 0, 0, 0, 'R'}, {101, 0, 0, 2, '\0'}});
+	ASSERT_TRUE(r_only.has_value());
+	EXPECT_EQ(r_only->marker, 'R');
+	EXPECT_EQ(r_only->changes, 2);
+	auto both = CountUnconsumed(f, {{100, 0, 0, 0, 'T'}, {101, 0, 0, 0, 'R'}});
+	ASSERT_TRUE(both.has_value());
+	EXPECT_EQ(both->marker, 'T');
+	auto reversed = CountUnconsumed(f, {{100, 0, 0, 0, 'R'}, {101, 0, 0, 0, 'T'}});
+	EXPECT_EQ(reversed->marker, 'T');
+	auto none = CountUnconsumed(f, {});
+	ASSERT_TRUE(none.has_value());
+	EXPECT_EQ(none->changes, 0);
+}
+
+TEST(CountUnconsumed, OwnTransactionCountsByCommandIdOrAsksForRows) {
+	// The refresh ran in transaction 150 at command id 5; 150 is visible to its own frontier.
+	ConsumedFrontier f{XidSnapshot::Parse("100:151:"), 150, 5};
+	auto before = CountUnconsumed(f, {{150, 0, 4, 3, '\0'}});
+	ASSERT_TRUE(before.has_value());
+	EXPECT_EQ(before->changes, 0); // written before the refresh: consumed
+	auto after = CountUnconsumed(f, {{150, 5, 9, 3, 'T'}});
+	ASSERT_TRUE(after.has_value());
+	EXPECT_EQ(after->changes, 3); // written at or after its command id: pending
+	EXPECT_EQ(after->marker, 'T');
+	EXPECT_FALSE(CountUnconsumed(f, {{150, 4, 5, 3, '\0'}}).has_value()); // both sides
+	// Another visible transaction with the same command ids is simply consumed.
+	auto other = CountUnconsumed(f, {{140, 4, 5, 3, '\0'}});
+	ASSERT_TRUE(other.has_value());
+	EXPECT_EQ(other->changes, 0);
+}
+
 } // namespace
 } // namespace pgtrickle::core
