@@ -189,12 +189,18 @@ class BackupRestoreTest : public ClusterTest {
 		EXPECT_TRUE(WaitFor([&] { return Diff(*c, "app.st_agg") == "0"; }, 30s));
 
 		// Exactly one set of capture objects per source, none left from the dump: a buffer per
-		// tracked source, no capture function (pgtrickle._capture serves every trigger), and
-		// every capture trigger names a tracked buffer.
+		// tracked source (the schema also holds algebraic aggregate state tables), no capture
+		// function (pgtrickle._capture serves every trigger), and every capture trigger names a
+		// tracked buffer.
 		EXPECT_EQ(c->Scalar("SELECT count(*) FROM pg_class r JOIN pg_namespace n "
 		                    "ON n.oid = r.relnamespace WHERE n.nspname = 'pgtrickle_changes' "
-		                    "AND r.relkind = 'r'"),
-		          c->Scalar("SELECT count(*) FROM pgtrickle.pgt_change_tracking"));
+		                    "AND r.relkind = 'r' AND r.relname ~ '^changes_[0-9]+$'"),
+		          c->Scalar("SELECT count(*) FROM pgtrickle.pgt_change_tracking"))
+		    << c->Scalar("SELECT string_agg(r.relname || ' ' || r.relpersistence::text || ' ' || "
+		                 "(SELECT count(*) FROM pgtrickle.pgt_change_tracking t "
+		                 "WHERE t.buffer_name = r.relname), ', ') FROM pg_class r "
+		                 "JOIN pg_namespace n ON n.oid = r.relnamespace "
+		                 "WHERE n.nspname = 'pgtrickle_changes' AND r.relkind = 'r'");
 		EXPECT_EQ(c->Scalar("SELECT count(*) FROM pg_proc p JOIN pg_namespace n "
 		                    "ON n.oid = p.pronamespace WHERE n.nspname = 'pgtrickle_changes'"),
 		          "0");
