@@ -275,6 +275,51 @@ TEST_F(ExtensionUpdateTest, StreamTablesOf010KeepRefreshingAfterUpdate) {
 	    20s, 100ms))
 	    << Format(conn->Query("SELECT * FROM pgtrickle.stream_tables"));
 
+	// Capture installed under 0.1.0 runs its PL/pgSQL function per table until the table's
+	// capture is regenerated: any ALTER TABLE of it (here one that changes nothing) replaces the
+	// function and its triggers by triggers running pgtrickle._capture, in the DDL's transaction.
+	// Changes keep reaching every reader, before and after.
+	auto capture_functions = [&](const std::string &table) {
+		return conn->Scalar("SELECT string_agg(DISTINCT tgfoid::regproc::text, ',') "
+		                    "FROM pg_trigger WHERE tgrelid = '" +
+		                    table + "'::regclass AND tgname LIKE '\\_\\_pgt\\_capture%'");
+	};
+	const std::string legacy = capture_functions("src");
+	EXPECT_NE(legacy, "pgtrickle._capture");
+	EXPECT_EQ(legacy, "pgtrickle_changes.capture_" + conn->Scalar("SELECT 'src'::regclass::oid"));
+	conn->Exec("ALTER TABLE src ENABLE TRIGGER __pgt_capture_ins");
+	EXPECT_EQ(capture_functions("src"), "pgtrickle._capture");
+	EXPECT_EQ(conn->Scalar("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'src'::regclass "
+	                       "AND tgname LIKE '\\_\\_pgt\\_capture%'"),
+	          "5");
+	EXPECT_EQ(conn->Scalar("SELECT to_regprocedure('pgtrickle_changes.capture_' || "
+	                       "'src'::regclass::oid || '()') IS NULL"),
+	          "t");
+	// The stream tables b and c (read by d) keep their 0.1.0 capture meanwhile.
+	EXPECT_NE(capture_functions("b"), "pgtrickle._capture");
+	const long long switched = std::stoll(
+	    conn->Scalar("SELECT coalesce(max(refresh_id), 0) FROM pgtrickle.pgt_refresh_history"));
+	conn->Exec("BEGIN");
+	conn->Exec("INSERT INTO src VALUES (5000, 1, 100)");
+	conn->Exec("UPDATE src SET val = val + 20 WHERE id BETWEEN 10 AND 12");
+	conn->Exec("DELETE FROM src WHERE id = 40");
+	conn->Exec("COMMIT");
+	ASSERT_TRUE(WaitFor(
+	    [&] {
+		    return Mismatches(*conn, "st_diff", q_diff) == 0 &&
+		           Mismatches(*conn, "d", truth_d) == 0;
+	    },
+	    30s, 100ms))
+	    << Format(conn->Query("SELECT pgt_id, action, status, error_message FROM "
+	                          "pgtrickle.pgt_refresh_history WHERE refresh_id > " +
+	                          std::to_string(switched)));
+	EXPECT_EQ(conn->Scalar("SELECT count(*) > 0 FROM pgtrickle.pgt_refresh_history h "
+	                       "JOIN pgtrickle.pgt_stream_tables st USING (pgt_id) "
+	                       "WHERE st.pgt_name = 'st_diff' AND h.action = 'DIFFERENTIAL' "
+	                       "AND h.status = 'COMPLETED' AND h.refresh_id > " +
+	                       std::to_string(switched)),
+	          "t");
+
 	conn.reset();
 	cluster().DropDatabase(db);
 }
