@@ -37,6 +37,7 @@ extern "C" {
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "utils/acl.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
 #include "utils/regproc.h"
@@ -327,7 +328,40 @@ void RebindRestored(bool wait_quiet) {
 	}
 }
 
-void RefreshDefiningTrees() {
+namespace {
+
+// How long RefreshDefiningTrees waits for a relation lock before it leaves a stream table for a
+// later tick: far below deadlock_timeout's default (1 s), so that the scheduler gives up before
+// a session it blocks could report a deadlock.
+constexpr const char *kTreeLockTimeoutMs = "50";
+
+// Whether an error is a lock wait that timed out (lock_timeout) or was refused (NOWAIT).
+bool IsLockNotAvailable(const std::optional<core::Error> &error) {
+	return error && error->Sqlstate() == "55P03";
+}
+
+} // namespace
+
+bool RefreshDefiningTrees() {
+	// Deparsing and analyzing a query locks its relations (AccessShareLock, held to the end of
+	// the transaction). A user transaction that drops several stream tables holds some of those
+	// relations and then waits for others this transaction already holds: waiting here would
+	// deadlock with it (regress diamond_groups did, with a scheduler started while the extension
+	// was disabled). So no lock is waited for longer than kTreeLockTimeoutMs; a stream table
+	// whose relations are busy keeps its tree until a later try.
+	int nest = PgCall([] {
+		int level = NewGUCNestLevel();
+		(void)set_config_option("lock_timeout", kTreeLockTimeoutMs, PGC_SUSET, PGC_S_SESSION,
+		                        GUC_ACTION_SAVE, true, 0, false);
+		return level;
+	});
+	struct RestoreSettings {
+		int nest;
+		~RestoreSettings() {
+			AtEOXact_GUC(true, nest);
+		}
+	} restore{nest};
+	bool complete = true;
 	auto rows = SpiExec(std::string("SELECT s.pgt_id, c.relowner, s.pgt_schema, s.pgt_name, "
 	                                "s.defining_query, s.defining_tree "
 	                                "FROM pgtrickle.pgt_stream_tables s "
@@ -341,8 +375,12 @@ void RefreshDefiningTrees() {
 		// operator OID in it names something else, or nothing (the deparse raises).
 		bool current = false;
 		if (row[5]) {
-			(void)bridge::RunInSubtransaction(
+			auto error = bridge::RunInSubtransaction(
 			    [&] { current = analyze::DeparseTree(*row[5]) == *row[4]; });
+			if (IsLockNotAvailable(error)) {
+				complete = false;
+				continue;
+			}
 		}
 		if (current) {
 			continue;
@@ -350,7 +388,7 @@ void RefreshDefiningTrees() {
 		// A query that no longer analyzes keeps its tree: its refresh reports why. A row another
 		// transaction holds (a drop, an alter, a refresh) is skipped: the scheduler never waits
 		// on user DDL here (a wait could deadlock with it); that transaction rewrites the tree.
-		bridge::RunInSubtransaction([&] {
+		auto error = bridge::RunInSubtransaction([&] {
 			analyze::AnalyzedQuery analyzed;
 			{
 				bridge::AsQueryOwner as_owner(owner);
@@ -364,7 +402,9 @@ void RefreshDefiningTrees() {
 				        {*row[0], analyzed.tree});
 			}
 		});
+		complete = complete && !IsLockNotAvailable(error);
 	}
+	return complete;
 }
 
 CreateSpec ParseCreateSpec(FunctionCallInfo fcinfo) {

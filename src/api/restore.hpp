@@ -23,7 +23,10 @@ void RebindRestored(bool wait_quiet);
 // the stored text; rows other transactions hold are skipped, never waited for. pg_upgrade keeps
 // relation and type OIDs but not those of functions and operators, which the stored tree names; the
 // tree is deparsed again when a source is renamed. A query that fails to analyze keeps its tree.
+// Never waits long for a relation lock (a user transaction dropping several stream tables could
+// otherwise deadlock with it): a stream table whose relations stay locked past a short
+// lock_timeout is left as it is, and false is returned so that the caller tries again later.
 // C++ regime; needs SPI.
-void RefreshDefiningTrees();
+bool RefreshDefiningTrees();
 
 } // namespace pgtrickle::api

@@ -70,8 +70,16 @@ bool ExtensionPresent() {
 	return present;
 }
 
+namespace {
+
+// Whether some stream table's stored tree was left for a later tick: its relations were locked
+// (api::RefreshDefiningTrees never waits for them).
+bool defining_trees_pending = false;
+
+} // namespace
+
 void RecoverInterruptedRefreshes() {
-	InTransaction([] { api::RefreshDefiningTrees(); });
+	InTransaction([] { defining_trees_pending = !api::RefreshDefiningTrees(); });
 	InTransaction([] {
 		bridge::AsExtensionOwner as_owner;
 		auto r = SpiExec("UPDATE pgtrickle.pgt_refresh_history SET status = 'FAILED', "
@@ -86,6 +94,9 @@ void RecoverInterruptedRefreshes() {
 }
 
 void RunTick(SchedulerState &state) {
+	if (defining_trees_pending) {
+		InTransaction([] { defining_trees_pending = !api::RefreshDefiningTrees(); });
+	}
 	std::vector<StreamTable> all;
 	std::vector<core::Group> groups;
 	std::vector<std::optional<int>> numbers;

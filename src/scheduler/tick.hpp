@@ -16,7 +16,8 @@ struct SchedulerState {
 void RunTick(SchedulerState &state);
 
 // Startup recovery: history rows left RUNNING by a crash become FAILED, and the stored parse
-// trees are derived again (api::RefreshDefiningTrees). Own transactions.
+// trees are derived again (api::RefreshDefiningTrees; those of stream tables whose relations were
+// locked are tried again at the following ticks). Own transactions.
 void RecoverInterruptedRefreshes();
 
 // Whether pg_trickle is installed (and not being created) in this database. Own transaction.
