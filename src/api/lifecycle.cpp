@@ -349,18 +349,7 @@ bool RefreshDefiningTrees() {
 	// deadlock with it (regress diamond_groups did, with a scheduler started while the extension
 	// was disabled). So no lock is waited for longer than kTreeLockTimeoutMs; a stream table
 	// whose relations are busy keeps its tree until a later try.
-	int nest = PgCall([] {
-		int level = NewGUCNestLevel();
-		(void)set_config_option("lock_timeout", kTreeLockTimeoutMs, PGC_SUSET, PGC_S_SESSION,
-		                        GUC_ACTION_SAVE, true, 0, false);
-		return level;
-	});
-	struct RestoreSettings {
-		int nest;
-		~RestoreSettings() {
-			AtEOXact_GUC(true, nest);
-		}
-	} restore{nest};
+	bridge::ScopedSetting lock_timeout("lock_timeout", kTreeLockTimeoutMs, PGC_SUSET);
 	bool complete = true;
 	auto rows = SpiExec(std::string("SELECT s.pgt_id, c.relowner, s.pgt_schema, s.pgt_name, "
 	                                "s.defining_query, s.defining_tree "

@@ -30,4 +30,21 @@ PinnedSearchPath::~PinnedSearchPath() {
 	}
 }
 
+ScopedSetting::ScopedSetting(const char *name, const char *value, int context)
+    : nest_level_(0), uncaught_(std::uncaught_exceptions()) {
+	nest_level_ = PgCall([&] {
+		int level = NewGUCNestLevel();
+		(void)set_config_option(name, value, static_cast<GucContext>(context), PGC_S_SESSION,
+		                        GUC_ACTION_SAVE, true, 0, false);
+		return level;
+	});
+}
+
+ScopedSetting::~ScopedSetting() {
+	// Restores the saved value on both paths (as an abort would on the error path: a caught
+	// exception aborts nothing). AtEOXact_GUC only restores saved values, so it is called
+	// without the call guard, which could throw out of a destructor.
+	AtEOXact_GUC(std::uncaught_exceptions() == uncaught_, nest_level_);
+}
+
 } // namespace pgtrickle::bridge

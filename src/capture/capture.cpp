@@ -55,6 +55,14 @@ std::string LegacyCaptureFunction(Oid relid, const std::string &schema) {
 	return QuoteIdent(schema) + "." + QuoteIdent("capture_" + std::to_string(relid));
 }
 
+// SQL: pg_trigger.tgargs as stored for one trigger argument, the text expression `arg` (each
+// argument NUL-terminated, in the database encoding); '' for a NULL `arg` (no argument).
+std::string TriggerArgsOf(const std::string &arg) {
+	return "coalesce(pg_catalog.convert_to(" + arg +
+	       ", pg_catalog.getdatabaseencoding()::pg_catalog.name) || '\\x00'::pg_catalog.bytea, "
+	       "''::pg_catalog.bytea)";
+}
+
 } // namespace
 
 CaptureTarget CaptureTargetOf(Oid relid, const std::string &schema, const std::string &buffer) {
@@ -292,13 +300,12 @@ void EnsureCaptureTriggers(Oid relid, const CaptureTarget &target) {
 	InternalDdlScope internal;
 	std::string source =
 	    SpiExec("SELECT $1::oid::regclass::text", {std::to_string(relid)}).Get(0, 0);
-	auto existing = SpiExec(
-	    "SELECT tgname, tgenabled, tgfoid = $2::pg_catalog.regprocedure AND tgargs = "
-	    "coalesce(pg_catalog.convert_to($3, pg_catalog.getdatabaseencoding()::pg_catalog.name) || "
-	    "'\\x00'::pg_catalog.bytea, ''::pg_catalog.bytea) "
-	    "FROM pg_catalog.pg_trigger WHERE tgrelid = $1::oid AND tgparentid = 0 "
-	    "AND tgname LIKE '\\_\\_pgt\\_capture\\_%'",
-	    {std::to_string(relid), target.function, target.argument});
+	auto existing =
+	    SpiExec("SELECT tgname, tgenabled, tgfoid = $2::pg_catalog.regprocedure AND tgargs = " +
+	                TriggerArgsOf("$3") +
+	                " FROM pg_catalog.pg_trigger WHERE tgrelid = $1::oid AND tgparentid = 0 "
+	                "AND tgname LIKE '\\_\\_pgt\\_capture\\_%'",
+	            {std::to_string(relid), target.function, target.argument});
 	std::string enable;
 	for (const auto &t : kCaptureTriggers) {
 		std::string name = TriggerName(t, relid);
@@ -728,10 +735,10 @@ void DropOrphanCapture() {
 	auto triggers = SpiExec(
 	    "SELECT g.tgname, g.tgrelid::pg_catalog.regclass::text FROM pg_catalog.pg_trigger g "
 	    "WHERE g.tgfoid = pg_catalog.to_regprocedure('pgtrickle._capture()') AND g.tgparentid = 0 "
-	    "AND NOT EXISTS (SELECT 1 FROM pgtrickle.pgt_change_tracking t WHERE g.tgargs = "
-	    "pg_catalog.convert_to(pg_catalog.quote_ident(t.buffer_schema) || '.' || "
-	    "pg_catalog.quote_ident(t.buffer_name), pg_catalog.getdatabaseencoding()::pg_catalog.name) "
-	    "|| '\\x00'::pg_catalog.bytea) ORDER BY 2, 1");
+	    "AND NOT EXISTS (SELECT 1 FROM pgtrickle.pgt_change_tracking t WHERE g.tgargs = " +
+	    TriggerArgsOf("pg_catalog.quote_ident(t.buffer_schema) || '.' || "
+	                  "pg_catalog.quote_ident(t.buffer_name)") +
+	    ") ORDER BY 2, 1");
 	for (const auto &row : triggers.rows) {
 		SpiExec("DROP TRIGGER " + QuoteIdent(*row[0]) + " ON " + *row[1]);
 	}
@@ -918,13 +925,17 @@ std::map<std::int64_t, bool> PendingForAll(const std::vector<catalog::StreamTabl
 		            "max(__pgt_action::text) FILTER (WHERE __pgt_action IN ('T', 'R')) FROM " +
 		                buffer + " GROUP BY 1",
 		            {}, bridge::CachedPlan());
-		std::vector<core::WriterRows> writers;
-		for (const auto &x : xids.rows) {
-			writers.push_back(core::WriterRows{std::stoull(*x[0]), std::stoull(*x[2]),
-			                                   std::stoull(*x[1]), std::stoll(*x[3]),
-			                                   x[4] ? (*x[4])[0] : '\0'});
+		if (!skip_locked) {
+			// A refresh's own check (the scheduler's tick, which skips locked buffers, runs in a
+			// transaction no refresh follows: nothing could use its notes).
+			std::vector<core::WriterRows> writers;
+			for (const auto &x : xids.rows) {
+				writers.push_back(core::WriterRows{std::stoull(*x[0]), std::stoull(*x[2]),
+				                                   std::stoull(*x[1]), std::stoll(*x[3]),
+				                                   x[4] ? (*x[4])[0] : '\0'});
+			}
+			NoteWriters(buffer, std::move(writers));
 		}
-		NoteWriters(buffer, std::move(writers));
 		for (auto id : consumers) {
 			if (buffered != nullptr && !xids.rows.empty()) {
 				(*buffered)[id] = true;

@@ -3,6 +3,7 @@
 #include "delta/apply_algebraic.hpp"
 
 #include "bridge/guard.hpp"
+#include "bridge/search_path.hpp"
 #include "bridge/spi.hpp"
 
 #include <algorithm>
@@ -155,20 +156,8 @@ std::string GroupsApplySql(const catalog::StreamTable &st, const DeltaPlan &plan
 // them takes milliseconds.
 bridge::SpiResult WithoutJit(const std::string &statement, const std::vector<Value> &params,
                              const SpiOptions &options) {
-	int level = bridge::PgCall([] {
-		int l = NewGUCNestLevel();
-		(void)set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
-		                        false);
-		return l;
-	});
-	try {
-		auto r = SpiExec(statement, params, options);
-		bridge::PgCall([&] { AtEOXact_GUC(true, level); });
-		return r;
-	} catch (...) {
-		bridge::PgCall([&] { AtEOXact_GUC(false, level); });
-		throw;
-	}
+	bridge::ScopedSetting jit("jit", "off", PGC_USERSET);
+	return SpiExec(statement, params, options);
 }
 
 catalog::RefreshOutcome ApplyDelta(const catalog::StreamTable &st, const DeltaPlan &plan,

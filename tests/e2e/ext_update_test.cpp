@@ -215,11 +215,32 @@ TEST_F(ExtensionUpdateTest, StreamTablesOf010KeepRefreshingAfterUpdate) {
 	const long long epoch_before =
 	    std::stoll(conn->Scalar("SELECT epoch FROM pgtrickle.diamond_groups() LIMIT 1"));
 
+	// The readers of src equal their queries (the scheduler refreshes them), and st_diff was
+	// refreshed DIFFERENTIAL after history row `since`.
+	auto caught_up = [&] {
+		return Mismatches(*conn, "st_diff", q_diff) == 0 && Mismatches(*conn, "d", truth_d) == 0;
+	};
+	auto differential_since = [&](long long since) {
+		return conn->Scalar("SELECT count(*) > 0 FROM pgtrickle.pgt_refresh_history h "
+		                    "JOIN pgtrickle.pgt_stream_tables st USING (pgt_id) "
+		                    "WHERE st.pgt_name = 'st_diff' AND h.action = 'DIFFERENTIAL' "
+		                    "AND h.status = 'COMPLETED' AND h.refresh_id > " +
+		                    std::to_string(since));
+	};
+	auto history_since = [&](long long since) {
+		return Format(conn->Query("SELECT pgt_id, action, status, error_message FROM "
+		                          "pgtrickle.pgt_refresh_history WHERE refresh_id > " +
+		                          std::to_string(since)));
+	};
+	auto last_refresh_id = [&] {
+		return std::stoll(conn->Scalar("SELECT coalesce(max(refresh_id), 0) FROM "
+		                               "pgtrickle.pgt_refresh_history"));
+	};
+
 	conn->Exec("ALTER EXTENSION pg_trickle UPDATE");
 	ASSERT_EQ(conn->Scalar("SELECT extversion FROM pg_extension WHERE extname = 'pg_trickle'"),
 	          "0.2.0");
-	const long long mark = std::stoll(conn->Scalar("SELECT coalesce(max(refresh_id), 0) FROM "
-	                                               "pgtrickle.pgt_refresh_history"));
+	const long long mark = last_refresh_id();
 
 	// Capture still runs: changes land in the buffers, pending for their readers.
 	conn->Exec("BEGIN");
@@ -233,23 +254,10 @@ TEST_F(ExtensionUpdateTest, StreamTablesOf010KeepRefreshingAfterUpdate) {
 	conn->Exec("COMMIT");
 
 	// The scheduler refreshes DIFFERENTIAL tables and the diamond from the captured changes.
-	ASSERT_TRUE(WaitFor(
-	    [&] {
-		    return Mismatches(*conn, "st_diff", q_diff) == 0 &&
-		           Mismatches(*conn, "d", truth_d) == 0;
-	    },
-	    30s, 100ms))
+	ASSERT_TRUE(WaitFor(caught_up, 30s, 100ms))
 	    << "stream tables created under 0.1.0 did not catch up after the update\n"
-	    << Format(conn->Query("SELECT * FROM pgtrickle.stream_tables"))
-	    << Format(conn->Query("SELECT pgt_id, action, status, error_message FROM "
-	                          "pgtrickle.pgt_refresh_history WHERE refresh_id > " +
-	                          std::to_string(mark)));
-	EXPECT_EQ(conn->Scalar("SELECT count(*) > 0 FROM pgtrickle.pgt_refresh_history h "
-	                       "JOIN pgtrickle.pgt_stream_tables st USING (pgt_id) "
-	                       "WHERE st.pgt_name = 'st_diff' AND h.action = 'DIFFERENTIAL' "
-	                       "AND h.status = 'COMPLETED' AND h.refresh_id > " +
-	                       std::to_string(mark)),
-	          "t")
+	    << Format(conn->Query("SELECT * FROM pgtrickle.stream_tables")) << history_since(mark);
+	EXPECT_EQ(differential_since(mark), "t")
 	    << Format(conn->Query("SELECT st.pgt_name, h.action, h.status, h.initiated_by, "
 	                          "h.error_message FROM pgtrickle.pgt_refresh_history h JOIN "
 	                          "pgtrickle.pgt_stream_tables st USING (pgt_id) ORDER BY refresh_id"));
@@ -297,28 +305,14 @@ TEST_F(ExtensionUpdateTest, StreamTablesOf010KeepRefreshingAfterUpdate) {
 	          "t");
 	// The stream tables b and c (read by d) keep their 0.1.0 capture meanwhile.
 	EXPECT_NE(capture_functions("b"), "pgtrickle._capture");
-	const long long switched = std::stoll(
-	    conn->Scalar("SELECT coalesce(max(refresh_id), 0) FROM pgtrickle.pgt_refresh_history"));
+	const long long switched = last_refresh_id();
 	conn->Exec("BEGIN");
 	conn->Exec("INSERT INTO src VALUES (5000, 1, 100)");
 	conn->Exec("UPDATE src SET val = val + 20 WHERE id BETWEEN 10 AND 12");
 	conn->Exec("DELETE FROM src WHERE id = 40");
 	conn->Exec("COMMIT");
-	ASSERT_TRUE(WaitFor(
-	    [&] {
-		    return Mismatches(*conn, "st_diff", q_diff) == 0 &&
-		           Mismatches(*conn, "d", truth_d) == 0;
-	    },
-	    30s, 100ms))
-	    << Format(conn->Query("SELECT pgt_id, action, status, error_message FROM "
-	                          "pgtrickle.pgt_refresh_history WHERE refresh_id > " +
-	                          std::to_string(switched)));
-	EXPECT_EQ(conn->Scalar("SELECT count(*) > 0 FROM pgtrickle.pgt_refresh_history h "
-	                       "JOIN pgtrickle.pgt_stream_tables st USING (pgt_id) "
-	                       "WHERE st.pgt_name = 'st_diff' AND h.action = 'DIFFERENTIAL' "
-	                       "AND h.status = 'COMPLETED' AND h.refresh_id > " +
-	                       std::to_string(switched)),
-	          "t");
+	ASSERT_TRUE(WaitFor(caught_up, 30s, 100ms)) << history_since(switched);
+	EXPECT_EQ(differential_since(switched), "t");
 
 	conn.reset();
 	cluster().DropDatabase(db);
