@@ -103,18 +103,22 @@ bool FullWritesDifference(const catalog::StreamTable &st) {
 
 namespace {
 
-// A FULL refresh of st, then its algebraic state, if any (delta::AfterFullRefresh). `plan`: st's
-// DIFFERENTIAL plan when the mode decision made one (nullptr: AfterFullRefresh plans it). An
-// algebraic plan without readers aggregates once: the rows are written from the rebuilt state.
+// A FULL refresh of st, then its algebraic state, if any (delta::AfterFullRefresh). `decision`:
+// the mode decision, when one was made (nullptr: AfterFullRefresh plans st's DIFFERENTIAL plan);
+// its plan and its answer to FullWritesDifference are reused. An algebraic plan without readers
+// aggregates once: the rows are written from the rebuilt state.
 catalog::RefreshOutcome ExecuteFull(const catalog::StreamTable &st, Snapshot snapshot,
-                                    const delta::DeltaPlan *plan) {
+                                    const ModeDecision *decision) {
+	const delta::DeltaPlan *plan = decision != nullptr ? &decision->plan : nullptr;
 	catalog::RefreshOutcome outcome;
 	outcome.action = st.needs_reinit ? "REINITIALIZE" : "FULL";
 	bridge::AsQueryOwner as_owner(st.owner);
 	InternalWriteScope writing(st.relid);
 	SpiOptions options;
 	options.snapshot = snapshot;
-	bool writes_difference = FullWritesDifference(st);
+	bool writes_difference = decision != nullptr && decision->full_writes_difference
+	                             ? *decision->full_writes_difference
+	                             : FullWritesDifference(st);
 	if (!writes_difference && plan != nullptr && plan->shape == delta::Shape::kAlgebraic) {
 		catalog::RefreshOutcome from_state = delta::FullFromState(st, *plan, snapshot);
 		from_state.action = outcome.action;
@@ -227,7 +231,8 @@ ModeDecision DecideMode(const catalog::StreamTable &st) {
 		std::optional<core::PlanCost> full;
 		if (core::NeedsFullEstimate(core::TotalCost(differential, cpu_tuple_cost),
 		                            config::auto_full_min_saving)) {
-			full = delta::EstimateFull(st, d.plan, FullWritesDifference(st));
+			d.full_writes_difference = FullWritesDifference(st);
+			full = delta::EstimateFull(st, d.plan, *d.full_writes_difference);
 		}
 		core::AutoChoice choice =
 		    core::ChooseByCost(differential, full, cpu_tuple_cost, config::auto_full_min_saving);
@@ -301,7 +306,7 @@ catalog::RefreshOutcome Execute(const catalog::StreamTable &st, Snapshot snapsho
 	bridge::AsQueryOwner as_owner(st.owner);
 	ModeDecision d = DecideMode(st);
 	if (!d.differential) {
-		return ExecuteFull(st, snapshot, &d.plan);
+		return ExecuteFull(st, snapshot, &d);
 	}
 	InternalWriteScope writing(st.relid);
 	return delta::ApplyDelta(st, d.plan, d.since, snapshot);

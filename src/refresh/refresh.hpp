@@ -23,6 +23,8 @@ struct ModeDecision {
 	// DIFFERENTIAL refresh's, and FULL's when it was estimated.
 	std::optional<std::string> differential_cost;
 	std::optional<std::string> full_cost;
+	// FullWritesDifference(st), when the estimate of FULL asked it (the FULL refresh reuses it).
+	std::optional<bool> full_writes_difference;
 };
 ModeDecision DecideMode(const catalog::StreamTable &st);
 
